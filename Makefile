@@ -1,0 +1,47 @@
+# TaskFlow: `make run` starts it, `make test` runs everything CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+PYTEST_ARGS ?=
+
+.PHONY: run test lint test-sqlite test-postgres install bench clean browser-deps
+
+$(UV):
+	$(PYTHON) -m venv .tools && .tools/bin/pip install -q uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen -q
+	@touch $@
+
+install: .venv/.synced
+
+run: install ## install, migrate and start TaskFlow on SQLite (~/.taskflow)
+	$(UV) run taskflow run
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+browser-deps: ## Debian's Chromium for the browser tests (installed when missing)
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; \
+	  else echo "chromium missing: apt-get install chromium fonts-liberation (browser tests will skip)"; fi; \
+	fi
+
+test-sqlite: install browser-deps
+	$(UV) run pytest $(PYTEST_ARGS)
+
+test-postgres: install ## the suite again on PostgreSQL, when the server answers
+	@if $(UV) run python -c "import psycopg,sys; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+	  DATABASE_URL=$(PG_URL) $(UV) run pytest -m "not browser" $(PYTEST_ARGS); \
+	else echo "PostgreSQL not reachable at $(PG_URL): skipping the PostgreSQL pass"; fi
+
+test: lint test-sqlite test-postgres ## ruff + the whole suite on SQLite, then on PostgreSQL
+
+bench: install
+	$(UV) run python bench/run_all.py
+
+clean:
+	rm -rf .venv .tools .ruff_cache

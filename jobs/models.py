@@ -1,0 +1,138 @@
+"""Jobs (what to run, for whom, with which policies) and their schedules."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class JobKind(models.TextChoices):
+    SHELL = "shell", "Shell script"
+    COMMAND = "command", "Command (argv, no shell)"
+    HTTP = "http", "HTTP request"
+
+
+class NotifyOn(models.TextChoices):
+    ALWAYS = "always", "Always"
+    FAILURE = "failure", "On failure"
+    SUCCESS = "success", "On success"
+    NEVER = "never", "Never"
+
+
+class OverlapPolicy(models.TextChoices):
+    QUEUE = "queue", "Queue (bounded)"
+    SKIP = "skip", "Skip while running"
+    ALLOW = "allow", "Allow concurrent runs"
+
+
+class CatchupPolicy(models.TextChoices):
+    SKIP = "skip", "Skip missed slots"
+    RUN_ONCE = "run_once", "Run once to catch up"
+    RUN_ALL = "run_all", "Run every missed slot (within the window)"
+
+
+class JobQuerySet(models.QuerySet):
+    def visible_to(self, user) -> JobQuerySet:
+        """Admins see every job; users see the jobs they own. Anonymous: none."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        if user.is_admin:
+            return self
+        return self.filter(created_by=user)
+
+    def due(self, now) -> JobQuerySet:
+        return self.filter(enabled=True, next_run_at__lte=now)
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=10, choices=JobKind.choices, default=JobKind.SHELL)
+    # shell: the script text run by `shell`; command: argv (no shell); http: the request spec
+    script = models.TextField(blank=True)
+    shell = models.CharField(max_length=200, default="/bin/bash")
+    command = models.JSONField(default=list, blank=True)
+    http_method = models.CharField(max_length=10, default="GET")
+    http_url = models.URLField(max_length=2000, blank=True)
+    http_headers = models.JSONField(default=dict, blank=True)
+    http_body = models.TextField(blank=True)
+
+    working_dir = models.CharField(max_length=1000, default="/tmp")  # noqa: S108 (seed default)
+    env_vars = models.JSONField(default=dict, blank=True)
+    secret_env_vars = models.JSONField(default=dict, blank=True)  # values masked in logs/API
+    timeout_seconds = models.PositiveIntegerField(default=3600)
+    retry_count = models.PositiveIntegerField(default=0)
+    retry_delay_seconds = models.PositiveIntegerField(default=60)
+    retry_backoff = models.BooleanField(default=False)  # exponential: delay * 2**(attempt-1)
+    retry_backoff_max_seconds = models.PositiveIntegerField(default=3600)
+    retry_exit_codes = models.JSONField(default=list, blank=True)  # empty = any non-zero
+    priority = models.IntegerField(default=0)  # higher runs first
+    overlap_policy = models.CharField(
+        max_length=10, choices=OverlapPolicy.choices, default=OverlapPolicy.QUEUE
+    )
+    max_queued = models.PositiveIntegerField(null=True, blank=True)  # None = server default
+    catchup_policy = models.CharField(
+        max_length=10, choices=CatchupPolicy.choices, default=CatchupPolicy.RUN_ONCE
+    )
+    catchup_window_seconds = models.PositiveIntegerField(default=86400)
+
+    enabled = models.BooleanField(default=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    next_run_at = models.DateTimeField(null=True, blank=True)  # UTC; null = never
+    last_run_at = models.DateTimeField(null=True, blank=True)
+
+    notify_emails = models.TextField(blank=True)  # comma-separated (seed)
+    notify_on = models.CharField(max_length=10, choices=NotifyOn.choices, default=NotifyOn.FAILURE)
+    notify_on_change_only = models.BooleanField(default=False)
+    notify_daily_cap = models.PositiveIntegerField(default=0)  # 0 = no cap
+    webhook_urls = models.JSONField(default=list, blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="jobs",
+        null=True,
+        blank=True,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["enabled", "next_run_at"], name="job_due_idx"),
+            models.Index(fields=["created_by", "name"], name="job_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def notify_email_list(self) -> list[str]:
+        return [part.strip() for part in self.notify_emails.split(",") if part.strip()]
+
+
+class Schedule(models.Model):
+    """When a job fires, in the job's time zone.
+
+    Either the seed's grid (each field a list of allowed values, null/empty = any, all fields
+    ANDed) or, when `cron_expr` is set, a 5-field cron expression (which then wins, with cron's
+    day-of-month OR day-of-week rule).
+    """
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="schedule")
+    years = models.JSONField(null=True, blank=True)
+    months = models.JSONField(null=True, blank=True)
+    days = models.JSONField(null=True, blank=True)
+    weekdays = models.JSONField(null=True, blank=True)  # 0 = Sunday
+    hours = models.JSONField(null=True, blank=True)
+    minutes = models.JSONField(null=True, blank=True)
+    cron_expr = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"schedule of {self.job_id}"

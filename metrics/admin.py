@@ -1,0 +1,6 @@
+from django.contrib import admin
+
+from metrics.models import MetricAggregate, MetricSample
+
+admin.site.register(MetricSample)
+admin.site.register(MetricAggregate)

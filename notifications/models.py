@@ -1,0 +1,46 @@
+"""A record of every notification decided for a run: sent, failed or suppressed."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    WEBHOOK = "webhook", "Webhook"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SUPPRESSED = "suppressed", "Suppressed"
+
+
+class Notification(models.Model):
+    run = models.ForeignKey("runs.Run", on_delete=models.CASCADE, related_name="notifications")
+    job = models.ForeignKey(
+        "jobs.Job", on_delete=models.CASCADE, related_name="notifications", null=True
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    target = models.CharField(max_length=2000)
+    status = models.CharField(
+        max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    reason = models.CharField(max_length=200, blank=True)  # why suppressed
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "channel", "target"], name="notification_once_per_target"
+            ),
+        ]
+        indexes = [models.Index(fields=["job", "created_at"], name="notification_job_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.target} ({self.status})"

@@ -1,0 +1,97 @@
+"""The loop that lives beside django-q2's Sentinel in the `qcluster` process.
+
+Small steps, each due at its own time (heartbeat every few seconds, the reconciler every few
+seconds, the minute tick at each minute boundary); the loop sleeps until the next one is due and
+stops cleanly when asked. Steps return True when they did work (for tests and logs).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import close_old_connections
+from django.utils import timezone
+
+logger = logging.getLogger("taskflow.cluster")
+
+
+def process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Step:
+    """`run(now)` every `interval` seconds, or at the instants `next_at(now)` returns."""
+
+    name: str
+    run: Callable[[float], bool]
+    interval: float | None = None
+    next_at: Callable[[float], float] | None = None
+    due: float = field(default=0.0)
+
+    def schedule_after(self, now: float) -> None:
+        if self.next_at is not None:
+            self.due = self.next_at(now)
+        else:
+            self.due = now + (self.interval or 1.0)
+
+
+class ClusterLoop:
+    def __init__(self, steps: list[Step], stop_event: threading.Event | None = None):
+        self.steps = steps
+        self.stop_event = stop_event or threading.Event()
+
+    def run_once(self, now: float | None = None) -> list[str]:
+        """Run every step that is due; returns the names of those that did work."""
+        now = time.time() if now is None else now
+        worked = []
+        for step in self.steps:
+            if step.due > now:
+                continue
+            close_old_connections()
+            try:
+                if step.run(now):
+                    worked.append(step.name)
+            except Exception:  # one failing step must not stop the others
+                logger.exception("cluster step %s failed", step.name)
+            step.schedule_after(time.time())
+        return worked
+
+    def run_forever(self) -> None:
+        for step in self.steps:
+            step.due = 0.0  # everything runs once at start-up (reconciler first)
+        while not self.stop_event.is_set():
+            self.run_once()
+            next_due = min(step.due for step in self.steps)
+            self.stop_event.wait(max(0.0, next_due - time.time()))
+
+
+def heartbeat_beat(*, role: str, name: str | None = None, started_at=None) -> None:
+    from runs.models import WorkerHeartbeat
+
+    now = timezone.now()
+    name = name or f"{role}@{process_name()}"
+    updated = WorkerHeartbeat.objects.filter(name=name).update(heartbeat_at=now)
+    if not updated:
+        WorkerHeartbeat.objects.update_or_create(
+            name=name,
+            defaults={
+                "role": role,
+                "hostname": socket.gethostname(),
+                "pid": os.getpid(),
+                "started_at": started_at or now,
+                "heartbeat_at": now,
+            },
+        )
+
+
+def heartbeat_forget(*, role: str, name: str | None = None) -> None:
+    from runs.models import WorkerHeartbeat
+
+    WorkerHeartbeat.objects.filter(name=name or f"{role}@{process_name()}").delete()

@@ -1,0 +1,52 @@
+"""`manage.py qcluster`: django-q2's cluster plus TaskFlow's loop (heartbeat, reconciler, tick).
+
+Listed before django_q in INSTALLED_APPS, so this command replaces django-q2's own: the
+card's deployment (`runserver` + `qcluster`) gets the minute tick too.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from runs.cluster import ClusterLoop, Step, heartbeat_beat, heartbeat_forget
+
+
+def cluster_steps() -> list[Step]:
+    """Every step the cluster loop runs, in order (reconciler before the tick)."""
+    beat = settings.TASKFLOW["HEARTBEAT_SECONDS"]
+    return [
+        Step("heartbeat", lambda now: heartbeat_beat(role="cluster") or True, interval=beat),
+    ]
+
+
+class Command(BaseCommand):
+    help = "Start the django-q2 cluster (executor workers) with the minute tick beside it."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--workers", type=int, default=None, help="Runs executed at once (default 1)"
+        )
+
+    def handle(self, *args, **options):
+        from django_q.cluster import Cluster
+        from django_q.conf import Conf
+
+        if options["workers"]:
+            Conf.WORKERS = options["workers"]
+        stop = threading.Event()
+        cluster = Cluster()
+        # Cluster.__init__ installs handlers that stop only the Sentinel; ours stop the loop
+        # too, and the loop stops the Sentinel on its way out.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        cluster.start()
+        loop = ClusterLoop(cluster_steps(), stop_event=stop)
+        try:
+            loop.run_forever()
+        finally:
+            cluster.stop()
+            heartbeat_forget(role="cluster")

@@ -1,0 +1,317 @@
+"""Django settings, all driven by taskflow_site.config (flags > env > file > defaults)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from taskflow_site.config import ConfigError, ensure_secret, load_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+TESTING = "pytest" in sys.modules or os.environ.get("TASKFLOW_TESTING") == "1"
+if TESTING:
+    # tests never read the developer's ~/.taskflow; child processes inherit the temp data dir
+    os.environ.setdefault("TASKFLOW_CONFIG", os.devnull)
+    os.environ.setdefault("TASKFLOW_DATA_DIR", tempfile.mkdtemp(prefix="taskflow-test-"))
+    os.environ["TASKFLOW_TESTING"] = "1"
+    if not os.environ.get("DATABASE_URL") and not os.environ.get("TASKFLOW_DATABASE_URL"):
+        # a file, not :memory:, so real daphne/qcluster processes started by tests share it
+        os.environ.setdefault(
+            "TASKFLOW_TEST_DB_NAME",
+            str(Path(os.environ["TASKFLOW_DATA_DIR"]) / "test.sqlite3"),
+        )
+
+try:
+    CONFIG = load_config()
+except ConfigError as exc:  # a readable message instead of a traceback
+    sys.exit(f"taskflow: configuration error: {exc}")
+
+DATA_DIR = Path(CONFIG.data_dir)
+DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+SECRET_KEY = CONFIG.secret_key or ensure_secret(CONFIG.data_dir, "secret_key", warn=not TESTING)
+JWT_SECRET = CONFIG.jwt_secret or ensure_secret(CONFIG.data_dir, "jwt_secret", warn=not TESTING)
+DEBUG = CONFIG.debug
+ALLOWED_HOSTS = CONFIG.allowed_hosts
+CSRF_TRUSTED_ORIGINS = CONFIG.csrf_trusted_origins
+VERSION = "0.1.0"
+
+INSTALLED_APPS = [
+    "daphne",
+    # our apps come before django_q so `manage.py qcluster` is ours (cluster + minute tick)
+    "accounts",
+    "jobs",
+    "runs",
+    "metrics",
+    "notifications",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "channels",
+    "django_q",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "taskflow_site.urls"
+ASGI_APPLICATION = "taskflow_site.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database_from_url(url: str) -> dict:
+    parsed = urlparse(url)
+    if parsed.scheme not in {"postgres", "postgresql", "pgsql"}:
+        sys.exit(
+            f"taskflow: configuration error: DATABASE_URL scheme {parsed.scheme!r} unsupported"
+        )
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parsed.path.lstrip("/")) or "taskflow",
+        "USER": unquote(parsed.username or ""),
+        "PASSWORD": unquote(parsed.password or ""),
+        "HOST": parsed.hostname or "",
+        "PORT": str(parsed.port or ""),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"NAME": os.environ.get("TASKFLOW_TEST_DB_NAME") or None},
+    }
+
+
+# SQLite: WAL so readers never wait for the writer, IMMEDIATE so a write transaction takes the
+# lock at BEGIN (no "database is locked" on lock upgrade), busy timeout so writers queue.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+if CONFIG.database_url:
+    DATABASES = {"default": _database_from_url(CONFIG.database_url)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": CONFIG.db_path,
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA foreign_keys=ON;"
+                    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS};"
+                ),
+            },
+            "TEST": {"NAME": os.environ.get("TASKFLOW_TEST_DB_NAME") or None},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:  # hashing cost is not what tests measure
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/admin/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True  # serve straight from static/ without a collectstatic step
+WHITENOISE_AUTOREFRESH = DEBUG
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if CONFIG.trusted_proxies:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# CORS: '*' means any origin but never with credentials (cookies); a list allows credentials.
+if CONFIG.allowed_origins == ["*"]:
+    CORS_ALLOW_ALL_ORIGINS = True
+    CORS_ALLOW_CREDENTIALS = False
+else:
+    CORS_ALLOWED_ORIGINS = CONFIG.allowed_origins
+    CORS_ALLOW_CREDENTIALS = True
+CORS_URLS_REGEX = r"^/(api|setup|health)(/.*)?$"
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key", "x-csrftoken"]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.JWTAuthentication",
+        "accounts.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "taskflow_site.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "NUM_PROXIES": CONFIG.trusted_proxies,
+    "DEFAULT_THROTTLE_RATES": {"login": "5/min", "run": "10/min", "user": "100/min"},
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "TaskFlow API",
+    "DESCRIPTION": "Jobs, schedules, runs, live logs and metrics.",
+    "VERSION": VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+SIMPLE_JWT = {
+    "SIGNING_KEY": JWT_SECRET,
+    "ALGORITHM": "HS256",
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=7),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+}
+
+# Cache: per-process memory (throttles are per process; the login throttle lives in the web
+# process, which is the only one that serves logins). Redis when configured.
+if CONFIG.redis_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CONFIG.redis_url,
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [CONFIG.redis_url]},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# ---- Execution (DESIGN.md decisions 1, 5, 6) ----
+TASKFLOW = {
+    "WORKERS": CONFIG.workers,
+    "KILL_GRACE_SECONDS": 5,
+    "MAX_JOB_TIMEOUT": CONFIG.max_job_timeout,
+    "LOG_MAX_BYTES": CONFIG.log_max_bytes,
+    "METRICS_INTERVAL": CONFIG.metrics_interval,
+    "MAX_QUEUED_PER_JOB": CONFIG.max_queued_per_job,
+    "ENV_ALLOWLIST": CONFIG.env_allowlist,
+    "HTTP_ALLOWLIST": CONFIG.http_allowlist,
+    "LOG_RETENTION_DAYS": CONFIG.log_retention_days,
+    "METRICS_TOKEN": CONFIG.metrics_token,
+    "PUBLIC_URL": CONFIG.public_url or f"http://{CONFIG.host}:{CONFIG.port}",
+    "HEARTBEAT_SECONDS": 2,
+    "STALE_AFTER_SECONDS": 15,
+    "RECONCILE_SECONDS": 3,
+    "DRAIN_LINGER_SECONDS": 60,
+    "HTTP_ALLOWLIST_SETTING": "http_allowlist",
+}
+
+# django-q2 only delivers "drain" tasks; our Run table is the queue of record. The timings keep
+# a delivery alive longer than the longest job (plus SIGTERM grace and the idle linger), and
+# `retry` above `timeout`, so django-q2 never redelivers a task that is still running.
+_Q_TIMEOUT = (
+    CONFIG.max_job_timeout + TASKFLOW["KILL_GRACE_SECONDS"] + TASKFLOW["DRAIN_LINGER_SECONDS"] + 60
+)
+Q_CLUSTER = {
+    "name": "taskflow",
+    "workers": CONFIG.workers,
+    "timeout": _Q_TIMEOUT,
+    "retry": _Q_TIMEOUT + 120,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "save_limit": 200,
+    "catch_up": False,
+    "poll": 0.5,
+    "recycle": 1000,
+    "label": "Task queue",
+    "log_level": CONFIG.log_level.upper().replace("WARN", "WARNING"),
+}
+if CONFIG.redis_url:
+    Q_CLUSTER["redis"] = CONFIG.redis_url
+else:
+    Q_CLUSTER["orm"] = "default"
+
+SMTP_DEFAULTS = {
+    "server": CONFIG.smtp_server or "",
+    "port": CONFIG.smtp_port,
+    "username": CONFIG.smtp_username or "",
+    "password": CONFIG.smtp_password or "",
+    "use_tls": CONFIG.smtp_use_tls,
+    "from_email": CONFIG.smtp_from_email or "",
+    "timeout": CONFIG.smtp_timeout,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {
+        "handlers": ["console"],
+        "level": CONFIG.log_level.upper().replace("WARN", "WARNING"),
+    },
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}
+
+# /health requires a fresh heartbeat from each of these process roles (runs.WorkerHeartbeat).
+TASKFLOW_HEALTH_ROLES = ["cluster"]

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from accounts.api import SetupAdminApi, SetupStatusApi
+from accounts.views import setup_page
+from taskflow_site.views import health
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("health", health, name="health"),
+    path("setup", setup_page, name="setup"),
+    path("setup/status", SetupStatusApi.as_view(), name="setup-status"),
+    path("setup/admin", SetupAdminApi.as_view(), name="setup-admin"),
+    path("admin/", admin.site.urls),
+    path("api/", include("taskflow_site.api_urls")),
+]
