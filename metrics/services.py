@@ -1,0 +1,256 @@
+"""Numbers for the dashboard, the job metrics page and the run metrics page, from real rows.
+
+Keys are camelCase like the seed's examples; durations in ms; timestamps ISO 8601 UTC ("Z").
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Avg, Count, Max, Q
+from django.db.models.functions import TruncDay, TruncHour
+from django.utils import timezone
+
+from jobs.models import Job
+from metrics.models import MetricAggregate, MetricSample, PeriodType
+from runs.models import Run, RunStatus, WorkerHeartbeat, WorkerRole
+
+# Runs that executed: skipped ones never started, cancelled ones are nobody's failure.
+EXECUTED = [RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.TIMEOUT]
+FAILED = [RunStatus.FAILURE, RunStatus.TIMEOUT]
+DASHBOARD_WINDOW = timedelta(hours=24)
+MAX_RUN_SAMPLES = 2000  # a day-long run at 2 s is 43k samples; the chart needs far fewer
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def cluster_uptime_ms(*, now: datetime) -> int:
+    """ms since the oldest live cluster process started (0 when no cluster is alive)."""
+    fresh_after = now - timedelta(seconds=settings.TASKFLOW["STALE_AFTER_SECONDS"])
+    started = (
+        WorkerHeartbeat.objects.filter(role=WorkerRole.CLUSTER, heartbeat_at__gte=fresh_after)
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    if started is None:
+        return 0
+    return max(0, int((now - started).total_seconds() * 1000))
+
+
+def dashboard_stats(*, user) -> dict:
+    """KPIs over what `user` may see.
+
+    activeJobs (enabled jobs) and runningNow are current; successRate, totalFailures and
+    averageDuration cover runs that finished in the last 24 h (a bounded, indexed window, so
+    the page stays fast with millions of runs). successRate = success / (success + failure +
+    timeout), 0.0 when nothing ran. uptime = ms since the cluster started.
+    """
+    now = timezone.now()
+    runs = Run.objects.visible_to(user)
+    recent = runs.filter(finished_at__gte=now - DASHBOARD_WINDOW, status__in=EXECUTED).aggregate(
+        executed=Count("id"),
+        succeeded=Count("id", filter=Q(status=RunStatus.SUCCESS)),
+        failed=Count("id", filter=Q(status__in=FAILED)),
+        avg_duration=Avg("duration_ms"),
+    )
+    executed = recent["executed"] or 0
+    return {
+        "activeJobs": Job.objects.visible_to(user).filter(enabled=True).count(),
+        "runningNow": runs.filter(status=RunStatus.RUNNING).count(),
+        "successRate": round(recent["succeeded"] / executed, 4) if executed else 0.0,
+        "totalFailures": recent["failed"] or 0,
+        "averageDuration": int(recent["avg_duration"] or 0),
+        "uptime": cluster_uptime_ms(now=now),
+    }
+
+
+def _point(*, period_start, runs, succeeded, failed, avg_ms, max_ms, cpu, cpu_max, mem, mem_max):
+    return {
+        "periodStart": iso(period_start),
+        "runCount": runs,
+        "successCount": succeeded,
+        "failureCount": failed,
+        "successRate": round(succeeded / runs, 4) if runs else None,
+        "avgDuration": int(avg_ms) if avg_ms is not None else None,
+        "maxDuration": int(max_ms) if max_ms is not None else None,
+        "avgCpuPercent": round(cpu, 2) if cpu is not None else None,
+        "maxCpuPercent": round(cpu_max, 2) if cpu_max is not None else None,
+        "avgMemoryBytes": int(mem) if mem is not None else None,
+        "maxMemoryBytes": int(mem_max) if mem_max is not None else None,
+    }
+
+
+def run_period_stats(runs, *, trunc) -> dict[datetime, dict]:
+    """Per-period (TruncHour/TruncDay of finished_at, UTC) figures of executed runs."""
+    rows = (
+        runs.filter(status__in=EXECUTED, finished_at__isnull=False)
+        .annotate(period=trunc("finished_at", tzinfo=UTC))
+        .values("period")
+        .annotate(
+            run_count=Count("id"),
+            success_count=Count("id", filter=Q(status=RunStatus.SUCCESS)),
+            failure_count=Count("id", filter=Q(status__in=FAILED)),
+            avg_duration_ms=Avg("duration_ms"),
+            max_duration_ms=Max("duration_ms"),
+            avg_cpu_percent=Avg("cpu_percent_avg"),
+            max_cpu_percent=Max("cpu_percent_max"),
+            avg_memory_bytes=Avg("memory_bytes_avg"),
+            max_memory_bytes=Max("memory_bytes_max"),
+        )
+        .order_by("period")
+    )
+    return {row.pop("period"): row for row in rows}
+
+
+def job_metrics(*, job, range_days: int) -> dict:
+    """History of one job over the last `range_days` days (the seed's 7d/30d/90d trends).
+
+    Points are hourly for ranges up to 7 days, daily beyond. Completed periods come from the
+    rollups (MetricAggregate, kept after retention deletes the runs); the current period is
+    computed live from the runs so the page is never an hour stale.
+    """
+    range_days = max(1, int(range_days))
+    now = timezone.now()
+    hourly = range_days <= 7
+    period_type = PeriodType.HOURLY if hourly else PeriodType.DAILY
+    trunc = TruncHour if hourly else TruncDay
+    if hourly:
+        current = now.replace(minute=0, second=0, microsecond=0)
+    else:
+        current = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    since = now - timedelta(days=range_days)
+
+    figures: dict[datetime, dict] = {}
+    for agg in MetricAggregate.objects.filter(
+        job=job, period_type=period_type, period_start__gte=since, period_start__lt=current
+    ):
+        figures[agg.period_start] = {
+            "run_count": agg.run_count,
+            "success_count": agg.success_count,
+            "failure_count": agg.failure_count,
+            "avg_duration_ms": agg.avg_duration_ms,
+            "max_duration_ms": agg.max_duration_ms,
+            "avg_cpu_percent": agg.avg_cpu_percent,
+            "max_cpu_percent": agg.max_cpu_percent,
+            "avg_memory_bytes": agg.avg_memory_bytes,
+            "max_memory_bytes": agg.max_memory_bytes,
+        }
+    live = run_period_stats(Run.objects.filter(job=job, finished_at__gte=current), trunc=trunc)
+    figures.update(live)
+
+    points = []
+    for start in sorted(figures):
+        row = figures[start]
+        points.append(
+            _point(
+                period_start=start,
+                runs=row["run_count"],
+                succeeded=row["success_count"],
+                failed=row["failure_count"],
+                avg_ms=row["avg_duration_ms"],
+                max_ms=row["max_duration_ms"],
+                cpu=row["avg_cpu_percent"],
+                cpu_max=row["max_cpu_percent"],
+                mem=row["avg_memory_bytes"],
+                mem_max=row["max_memory_bytes"],
+            )
+        )
+    return {
+        "jobId": str(job.id),
+        "rangeDays": range_days,
+        "granularity": period_type.value,
+        "summary": _summary(figures.values()),
+        "points": points,
+    }
+
+
+def _weighted(rows, key: str) -> float | None:
+    """Average of per-period averages weighted by run count (periods without data skipped)."""
+    total = weight = 0
+    for row in rows:
+        if row[key] is not None and row["run_count"]:
+            total += row[key] * row["run_count"]
+            weight += row["run_count"]
+    return total / weight if weight else None
+
+
+def _max(rows, key: str):
+    values = [row[key] for row in rows if row[key] is not None]
+    return max(values) if values else None
+
+
+def _summary(rows) -> dict:
+    rows = list(rows)
+    run_count = sum(row["run_count"] for row in rows)
+    succeeded = sum(row["success_count"] for row in rows)
+    point = _point(
+        period_start=None,
+        runs=run_count,
+        succeeded=succeeded,
+        failed=sum(row["failure_count"] for row in rows),
+        avg_ms=_weighted(rows, "avg_duration_ms"),
+        max_ms=_max(rows, "max_duration_ms"),
+        cpu=_weighted(rows, "avg_cpu_percent"),
+        cpu_max=_max(rows, "max_cpu_percent"),
+        mem=_weighted(rows, "avg_memory_bytes"),
+        mem_max=_max(rows, "max_memory_bytes"),
+    )
+    point.pop("periodStart")
+    return point
+
+
+def sample_message(sample: MetricSample) -> dict:
+    return {
+        "timestamp": iso(sample.timestamp),
+        "cpuPercent": round(sample.cpu_percent, 2),
+        "memoryBytes": sample.memory_bytes,
+        "memoryPercent": round(sample.memory_percent, 2),
+    }
+
+
+def run_metrics(*, run) -> dict:
+    """Samples of one run (thinned evenly to at most MAX_RUN_SAMPLES) and its summary.
+
+    The summary is the run row's figures (filled by the executor at the end); while the run is
+    still going they are computed from the samples so far.
+    """
+    samples = MetricSample.objects.filter(run=run).order_by("timestamp")
+    stats = samples.aggregate(
+        count=Count("id"),
+        cpu_avg=Avg("cpu_percent"),
+        cpu_max=Max("cpu_percent"),
+        mem_avg=Avg("memory_bytes"),
+        mem_max=Max("memory_bytes"),
+    )
+    count = stats["count"]
+    rows = list(samples)
+    if count > MAX_RUN_SAMPLES:
+        step = count / MAX_RUN_SAMPLES
+        rows = [rows[int(index * step)] for index in range(MAX_RUN_SAMPLES)]
+
+    def pick(own, computed):
+        return own if own is not None else computed
+
+    cpu_avg = pick(run.cpu_percent_avg, stats["cpu_avg"])
+    cpu_max = pick(run.cpu_percent_max, stats["cpu_max"])
+    mem_avg = pick(run.memory_bytes_avg, stats["mem_avg"])
+    mem_max = pick(run.memory_bytes_max, stats["mem_max"])
+    return {
+        "runId": str(run.id),
+        "status": run.status,
+        "samples": [sample_message(sample) for sample in rows],
+        "summary": {
+            "sampleCount": count,
+            "cpuPercentAvg": round(cpu_avg, 2) if cpu_avg is not None else None,
+            "cpuPercentMax": round(cpu_max, 2) if cpu_max is not None else None,
+            "memoryBytesAvg": int(mem_avg) if mem_avg is not None else None,
+            "memoryBytesMax": int(mem_max) if mem_max is not None else None,
+            "duration": run.duration_ms,
+        },
+    }
