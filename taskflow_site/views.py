@@ -10,6 +10,8 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from taskflow_site.dbcheck import database_pragmas
+
 
 def health_report() -> tuple[bool, dict]:
     now = timezone.now()
@@ -19,6 +21,8 @@ def health_report() -> tuple[bool, dict]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         report["checks"]["database"] = "ok"
+        # the web process's own connection settings (WAL, foreign keys, busy timeout)
+        report["database"] = database_pragmas()
     except Exception as exc:  # the point of a health check is to report any failure
         report["checks"]["database"] = f"error: {exc.__class__.__name__}"
         problems.append("database is not answering")
@@ -50,5 +54,6 @@ def health_report() -> tuple[bool, dict]:
 
 @require_GET
 def health(request):
+    """200 {"status": "ok", ...} or 503 with "problems" naming each failing check."""
     healthy, report = health_report()
     return JsonResponse(report, status=200 if healthy else 503)

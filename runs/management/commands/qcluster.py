@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from runs.cluster import ClusterLoop, Step, heartbeat_beat, heartbeat_forget
+from taskflow_site.dbcheck import log_database_pragmas
 
 
 def cluster_steps() -> list[Step]:
@@ -44,6 +45,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         cluster.start()
+        log_database_pragmas("cluster")  # every process reports WAL/foreign keys/busy timeout
         loop = ClusterLoop(cluster_steps(), stop_event=stop)
         try:
             loop.run_forever()

@@ -1,0 +1,57 @@
+"""What the database connection of *this* process runs with (SQLite pragmas, or PostgreSQL).
+
+Every process (web, cluster, management commands) reports it: /health carries the web's,
+`qcluster` logs its own at start, `manage.py pragmas` prints a command's (DESIGN.md decision 8).
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+MIN_BUSY_TIMEOUT_MS = 5000
+
+
+def database_pragmas() -> dict:
+    """{"vendor": ..., and for SQLite journal_mode, foreign_keys, busy_timeout_ms, ok}."""
+    if connection.vendor != "sqlite":
+        return {"vendor": connection.vendor, "ok": True}
+    values = {}
+    with connection.cursor() as cursor:
+        for pragma in ("journal_mode", "foreign_keys", "busy_timeout"):
+            cursor.execute(f"PRAGMA {pragma}")
+            values[pragma] = cursor.fetchone()[0]
+    journal_mode = str(values["journal_mode"]).lower()
+    foreign_keys = bool(values["foreign_keys"])
+    busy_timeout = int(values["busy_timeout"])
+    return {
+        "vendor": "sqlite",
+        "journal_mode": journal_mode,
+        "foreign_keys": foreign_keys,
+        "busy_timeout_ms": busy_timeout,
+        "ok": journal_mode == "wal" and foreign_keys and busy_timeout >= MIN_BUSY_TIMEOUT_MS,
+    }
+
+
+def pragmas_summary(pragmas: dict) -> str:
+    """One human line, e.g. 'SQLite: journal_mode=wal foreign_keys=on busy_timeout=10000ms'."""
+    if pragmas.get("vendor") != "sqlite":
+        return f"database: {pragmas.get('vendor')}"
+    return (
+        f"SQLite: journal_mode={pragmas['journal_mode']} "
+        f"foreign_keys={'on' if pragmas['foreign_keys'] else 'OFF'} "
+        f"busy_timeout={pragmas['busy_timeout_ms']}ms"
+    )
+
+
+def log_database_pragmas(role: str) -> dict:
+    """Log this process's database settings at start-up; a warning when they are wrong."""
+    import json
+    import logging
+    import os
+
+    pragmas = database_pragmas()
+    level = logging.INFO if pragmas["ok"] else logging.WARNING
+    logging.getLogger("taskflow.database").log(
+        level, "%s pid %s database pragmas %s", role, os.getpid(), json.dumps(pragmas)
+    )
+    return pragmas
