@@ -106,6 +106,8 @@ class Run(models.Model):
             models.Index(fields=["-created_at"], name="run_created_idx"),
             models.Index(fields=["started_at"], name="run_started_idx"),
             models.Index(fields=["finished_at"], name="run_finished_idx"),
+            # the claim asks "does this job already have a running run?" for every candidate
+            models.Index(fields=["job"], condition=Q(status="running"), name="run_running_job_idx"),
         ]
 
     def __str__(self) -> str:
@@ -168,6 +170,9 @@ class WorkerHeartbeat(models.Model):
     started_at = models.DateTimeField()
     heartbeat_at = models.DateTimeField(db_index=True)
     busy_run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, blank=True)
+    # set when a drain loop returned: the row still counts for /health until it goes stale
+    # (its successor reuses it), but the dispatcher no longer counts it as a live drain
+    retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["role", "-heartbeat_at"], name="heartbeat_role_idx")]

@@ -1,0 +1,328 @@
+"""Run workflows: enqueue (with overlap, queue bound and idempotency), cancel, re-run, logs.
+
+The Run table is the durable queue (DESIGN.md decision 1); the executor claims from it
+(runs.queue) and wakes on `wake_workers()` sent after each enqueue commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from runs.logformat import LogLine, decode_chunk, encode_lines
+from runs.models import LogChunk, Run, RunStatus, TriggerType
+
+logger = logging.getLogger(__name__)
+
+SPEC_KINDS = {"shell", "command", "http"}
+
+
+class SpecError(ValueError):
+    """An ad-hoc task spec that cannot be run; the message is meant for a human."""
+
+
+def _timeout(value) -> int:
+    limit = settings.TASKFLOW["MAX_JOB_TIMEOUT"]
+    try:
+        seconds = int(value) if value is not None else 3600
+    except (TypeError, ValueError) as exc:
+        raise SpecError("timeout_seconds must be an integer") from exc
+    return max(1, min(seconds, limit))
+
+
+def _retry_policy(data: dict | None) -> dict:
+    data = data or {}
+    return {
+        "count": max(0, int(data.get("count", 0) or 0)),
+        "delay_seconds": max(0, int(data.get("delay_seconds", 60) or 0)),
+        "backoff": bool(data.get("backoff", False)),
+        "backoff_max_seconds": max(0, int(data.get("backoff_max_seconds", 3600) or 0)),
+        "exit_codes": [int(code) for code in data.get("exit_codes") or []],
+    }
+
+
+def job_spec(job) -> dict:
+    """What to execute, frozen at enqueue time, so editing the job never changes a queued run."""
+    retry = _retry_policy(
+        {
+            "count": job.retry_count,
+            "delay_seconds": job.retry_delay_seconds,
+            "backoff": job.retry_backoff,
+            "backoff_max_seconds": job.retry_backoff_max_seconds,
+            "exit_codes": job.retry_exit_codes,
+        }
+    )
+    if job.kind == "http":
+        return {
+            "kind": "http",
+            "method": job.http_method or "GET",
+            "url": job.http_url,
+            "headers": dict(job.http_headers or {}),
+            "body": job.http_body,
+            "timeout_seconds": _timeout(job.timeout_seconds),
+            "retry": retry,
+        }
+    spec = {
+        "kind": job.kind,
+        "shell": job.shell or "/bin/bash",
+        "working_dir": job.working_dir or "/tmp",  # noqa: S108 (seed default)
+        "env": {str(k): str(v) for k, v in (job.env_vars or {}).items()},
+        "secret_env": {str(k): str(v) for k, v in (job.secret_env_vars or {}).items()},
+        "timeout_seconds": _timeout(job.timeout_seconds),
+        "retry": retry,
+    }
+    if job.kind == "command":
+        spec["argv"] = [str(part) for part in job.command or []]
+    else:
+        spec["script"] = job.script
+    return spec
+
+
+def spec_normalize(spec: dict) -> dict:
+    """An ad-hoc task spec (LocalFlow /api/tasks) with defaults filled; SpecError if unusable."""
+    if not isinstance(spec, dict) or spec.get("kind") not in SPEC_KINDS:
+        raise SpecError(f"kind must be one of {', '.join(sorted(SPEC_KINDS))}")
+    kind = spec["kind"]
+    out = {"kind": kind, "timeout_seconds": _timeout(spec.get("timeout_seconds"))}
+    out["retry"] = _retry_policy(spec.get("retry"))
+    if kind == "http":
+        if not spec.get("url"):
+            raise SpecError("url is required for an http task")
+        out.update(
+            method=str(spec.get("method") or "GET").upper(),
+            url=str(spec["url"]),
+            headers={str(k): str(v) for k, v in (spec.get("headers") or {}).items()},
+            body=spec.get("body") or "",
+        )
+        return out
+    if kind == "shell":
+        if not isinstance(spec.get("script"), str) or not spec["script"].strip():
+            raise SpecError("script is required for a shell task")
+        out["script"] = spec["script"]
+        out["shell"] = str(spec.get("shell") or "/bin/bash")
+    else:
+        argv = spec.get("argv")
+        if not isinstance(argv, list) or not argv:
+            raise SpecError("argv must be a non-empty list for a command task")
+        out["argv"] = [str(part) for part in argv]
+    out["working_dir"] = str(spec.get("working_dir") or "/tmp")  # noqa: S108
+    out["env"] = {str(k): str(v) for k, v in (spec.get("env") or {}).items()}
+    out["secret_env"] = {str(k): str(v) for k, v in (spec.get("secret_env") or {}).items()}
+    return out
+
+
+def _wake_on_commit() -> None:
+    from runs.wake import wake_workers
+
+    transaction.on_commit(wake_workers)
+
+
+def _notify_status_on_commit(run_id) -> None:
+    from runs.live import notify_run_changed
+
+    transaction.on_commit(lambda: notify_run_changed(run_id, kind="status"))
+
+
+def _queue_bound(job) -> int:
+    return job.max_queued or settings.TASKFLOW["MAX_QUEUED_PER_JOB"]
+
+
+def _skip_reason(job) -> str | None:
+    """Why a new run of `job` must be skipped right now (overlap / queue policy), or None."""
+    active = Run.objects.filter(job=job, status__in=[RunStatus.PENDING, RunStatus.RUNNING])
+    if job.overlap_policy == "skip":
+        if active.exists():
+            return "skipped: the previous run of this job is still pending or running"
+        return None
+    bound = _queue_bound(job)
+    if active.filter(status=RunStatus.PENDING).count() >= bound:
+        return f"skipped: queue full ({bound} runs of this job already pending)"
+    return None
+
+
+def _existing(*, idempotency_key, job=None, scheduled_for=None) -> Run | None:
+    if idempotency_key:
+        run = Run.objects.filter(idempotency_key=idempotency_key).first()
+        if run is not None:
+            return run
+    if job is not None and scheduled_for is not None:
+        return Run.objects.filter(job=job, scheduled_for=scheduled_for).first()
+    return None
+
+
+def run_enqueue(
+    *,
+    job,
+    trigger_type: str,
+    triggered_by=None,
+    scheduled_for: datetime | None = None,
+    idempotency_key: str | None = None,
+    available_at: datetime | None = None,
+) -> tuple[Run, bool]:
+    """Queue a run of `job`. Returns (run, created); an existing run for the same idempotency
+    key or (job, scheduled_for) slot is returned with created=False. A run that the job's
+    overlap/queue policy refuses is recorded as SKIPPED with the reason."""
+    existing = _existing(idempotency_key=idempotency_key, job=job, scheduled_for=scheduled_for)
+    if existing is not None:
+        return existing, False
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            reason = _skip_reason(job)
+            run = Run.objects.create(
+                job=job,
+                status=RunStatus.SKIPPED if reason else RunStatus.PENDING,
+                trigger_type=trigger_type,
+                triggered_by=triggered_by,
+                spec=job_spec(job),
+                priority=job.priority,
+                scheduled_for=scheduled_for,
+                available_at=available_at or now,
+                idempotency_key=idempotency_key or None,
+                error_message=reason or "",
+                finished_at=now if reason else None,
+            )
+            if reason:
+                _system_line(run, reason, now=now)
+            else:
+                _wake_on_commit()
+            _notify_status_on_commit(run.id)
+    except IntegrityError:
+        # lost a race with another enqueue of the same key/slot: theirs is the run
+        existing = _existing(idempotency_key=idempotency_key, job=job, scheduled_for=scheduled_for)
+        if existing is None:
+            raise
+        return existing, False
+    return run, True
+
+
+def run_enqueue_task(
+    *, spec: dict, priority: int = 0, idempotency_key: str | None = None, triggered_by=None
+) -> tuple[Run, bool]:
+    """Queue an ad-hoc LocalFlow task (no job). Raises SpecError for an unusable spec."""
+    existing = _existing(idempotency_key=idempotency_key)
+    if existing is not None:
+        return existing, False
+    clean = spec_normalize(spec)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                job=None,
+                status=RunStatus.PENDING,
+                trigger_type=TriggerType.API,
+                triggered_by=triggered_by,
+                spec=clean,
+                priority=priority,
+                available_at=now,
+                idempotency_key=idempotency_key or None,
+            )
+            _wake_on_commit()
+            _notify_status_on_commit(run.id)
+    except IntegrityError:
+        existing = _existing(idempotency_key=idempotency_key)
+        if existing is None:
+            raise
+        return existing, False
+    return run, True
+
+
+def run_cancel(*, run: Run, by=None) -> Run:
+    """Idempotent. Pending: cancelled at once. Running: the executor (maybe another process)
+    sees cancel_requested_at and kills the process tree within about a second."""
+    now = timezone.now()
+    who = f" by {by.get_username()}" if by is not None else ""
+    with transaction.atomic():
+        cancelled = Run.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
+            status=RunStatus.CANCELLED,
+            cancel_requested_at=now,
+            finished_at=now,
+            error_message=f"cancelled{who} before it started",
+        )
+        if cancelled:
+            _system_line(run, f"cancelled{who} before it started", now=now)
+        else:
+            Run.objects.filter(
+                pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at__isnull=True
+            ).update(cancel_requested_at=now)
+        _notify_status_on_commit(run.pk)
+    run.refresh_from_db()
+    if cancelled:
+        transaction.on_commit(lambda: notify_final(run))
+    return run
+
+
+def run_rerun(*, run: Run, by) -> tuple[Run, bool]:
+    """A new manual run of the same job (or, for an ad-hoc task, of the same spec)."""
+    if run.job_id is None:
+        return run_enqueue_task(spec=run.spec, priority=run.priority, triggered_by=by)
+    return run_enqueue(job=run.job, trigger_type=TriggerType.MANUAL, triggered_by=by)
+
+
+def notify_final(run: Run) -> None:
+    """Tell notifications about a run's final state; can never fail or block the caller."""
+    try:
+        from notifications.services import run_notify
+
+        run_notify(run=run)
+    except Exception:  # notifications are H6's, best-effort from the engine's side
+        logger.exception("run_notify failed for run %s", run.pk)
+
+
+def _system_line(run: Run, text: str, *, now) -> None:
+    """Append one system line to a run that no executor is writing (skipped, cancelled)."""
+    number = run.log_lines + 1
+    LogChunk.objects.create(
+        run=run,
+        first_line=number,
+        last_line=number,
+        created_at=now,
+        data=encode_lines([("system", 0, text)]),
+    )
+    Run.objects.filter(pk=run.pk).update(log_lines=number, log_bytes=run.log_bytes + len(text))
+    run.log_lines = number
+
+
+def run_log_lines(*, run: Run, after: int = 0, limit: int = 1000) -> list[LogLine]:
+    """Lines numbered after+1 ... after+limit (fewer at the end), in order."""
+    lines: list[LogLine] = []
+    if limit <= 0:
+        return lines
+    cursor = after
+    while len(lines) < limit:
+        chunks = list(
+            LogChunk.objects.filter(run=run, last_line__gt=cursor).order_by("first_line")[:16]
+        )
+        if not chunks:
+            break
+        for chunk in chunks:
+            for line in decode_chunk(chunk):
+                if line.number > cursor:
+                    lines.append(line)
+                    cursor = line.number
+                    if len(lines) >= limit:
+                        return lines
+    return lines
+
+
+def run_log_text(*, run: Run) -> Iterator[str]:
+    """The whole stored log as text lines for download: `<UTC time> <stream> <text>\\n`."""
+    cursor = 0
+    while True:
+        chunks = list(
+            LogChunk.objects.filter(run=run, first_line__gt=cursor)
+            .order_by("first_line")
+            .only("first_line", "last_line", "created_at", "data")[:32]
+        )
+        if not chunks:
+            return
+        for chunk in chunks:
+            for line in decode_chunk(chunk):
+                stamp = line.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                yield f"{stamp} {line.stream:<6} {line.content}\n"
+            cursor = chunk.last_line
