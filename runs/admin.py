@@ -1,7 +1,403 @@
-from django.contrib import admin
+"""Run history and the live log viewer: cheap on huge tables, read-only machine fields.
 
-from runs.models import LogChunk, Run, WorkerHeartbeat
+Users see runs of their own jobs (Run.objects.visible_to); cancel and re-run call runs.services.
+"""
 
-admin.site.register(Run)
-admin.site.register(LogChunk)
-admin.site.register(WorkerHeartbeat)
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+
+from jobs.models import Job
+from runs.models import Run, RunStatus, WorkerHeartbeat
+from taskflow_site.admin_site import (
+    RoleScopedAdmin,
+    bytes_text,
+    duration_text,
+    iso,
+    status_badge,
+    time_tag,
+)
+
+LINES_PAGE_MAX = 5000
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most CAP rows (a bounded subquery), so a million-row table pages in ms.
+
+    Past the cap the page links stop at CAP / per_page; filters narrow the rest.
+    """
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by()[: self.CAP].count()
+
+
+class FailedRecentlyFilter(admin.SimpleListFilter):
+    title = "failed recently"
+    parameter_name = "failed_within"
+
+    def lookups(self, request, model_admin):
+        return [("24h", "Failed in the last 24 h"), ("7d", "Failed in the last 7 days")]
+
+    def queryset(self, request, queryset):
+        spans = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+        if self.value() not in spans:
+            return queryset
+        since = timezone.now() - spans[self.value()]
+        return queryset.filter(
+            status__in=[RunStatus.FAILURE, RunStatus.TIMEOUT], finished_at__gte=since
+        )
+
+
+class JobFilter(admin.SimpleListFilter):
+    """Only the jobs the viewer may see (a RelatedFieldListFilter would list every job)."""
+
+    title = "job"
+    parameter_name = "job"
+
+    def lookups(self, request, model_admin):
+        jobs = Job.objects.visible_to(request.user).order_by("name").values_list("id", "name")
+        return [(str(pk), name) for pk, name in jobs[:200]]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(job_id=self.value())
+
+
+@admin.register(Run)
+class RunAdmin(RoleScopedAdmin):
+    change_form_template = "admin/runs/run/change_form.html"
+    list_display = [
+        "short_id",
+        "job_link",
+        "status_badge",
+        "trigger_type",
+        "created",
+        "started",
+        "duration",
+        "exit_code",
+    ]
+    list_display_links = ["short_id"]
+    list_filter = [FailedRecentlyFilter, "status", "trigger_type", JobFilter]
+    list_select_related = ["job"]
+    search_fields = ["=id", "job__name"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 50
+    actions = ["cancel_runs", "rerun_runs"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "job_link",
+                    "status_badge",
+                    "trigger_type",
+                    "triggered_by",
+                    "attempt",
+                    "parent",
+                    "priority",
+                    "error_message",
+                ]
+            },
+        ),
+        ("Timing", {"fields": ["created", "scheduled", "started", "finished", "duration"]}),
+        ("Process", {"fields": ["exit_code", "worker", "pid", "heartbeat", "log_summary"]}),
+        ("Resources", {"fields": ["cpu_text", "memory_text"]}),
+        ("What ran", {"fields": ["spec_text"], "classes": ["collapse"]}),
+    ]
+    readonly_fields = [
+        "job_link",
+        "status_badge",
+        "trigger_type",
+        "triggered_by",
+        "attempt",
+        "parent",
+        "priority",
+        "error_message",
+        "created",
+        "scheduled",
+        "started",
+        "finished",
+        "duration",
+        "exit_code",
+        "worker",
+        "pid",
+        "heartbeat",
+        "log_summary",
+        "cpu_text",
+        "memory_text",
+        "spec_text",
+    ]
+
+    def get_search_results(self, request, queryset, search_term):
+        # "=id" on a UUID column breaks on non-UUID text; search names only then
+        import uuid
+
+        try:
+            uuid.UUID(search_term.strip())
+        except ValueError:
+            if not search_term.strip():
+                return queryset, False
+            return queryset.filter(job__name__icontains=search_term.strip()), False
+        return queryset.filter(id=search_term.strip()), False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # machine-written rows: nobody edits them by hand
+
+    # ---- columns ----
+
+    @admin.display(description="Run")
+    def short_id(self, run):
+        return str(run.id)[:8]
+
+    @admin.display(description="Job", ordering="job__name")
+    def job_link(self, run):
+        if run.job is None:
+            return "(ad-hoc task)"
+        url = reverse("admin:jobs_job_change", args=[run.job_id])
+        return format_html('<a href="{}">{}</a>', url, run.job.name)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, run):
+        return status_badge(run.status, run.get_status_display())
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, run):
+        return time_tag(run.created_at)
+
+    @admin.display(description="Scheduled for")
+    def scheduled(self, run):
+        return time_tag(run.scheduled_for)
+
+    @admin.display(description="Started", ordering="started_at")
+    def started(self, run):
+        return time_tag(run.started_at)
+
+    @admin.display(description="Finished")
+    def finished(self, run):
+        return time_tag(run.finished_at)
+
+    @admin.display(description="Heartbeat")
+    def heartbeat(self, run):
+        return time_tag(run.heartbeat_at)
+
+    @admin.display(description="Duration", ordering="duration_ms")
+    def duration(self, run):
+        return duration_text(run.duration_ms)
+
+    @admin.display(description="Log")
+    def log_summary(self, run):
+        text = f"{run.log_lines} lines, {bytes_text(run.log_bytes)}"
+        if run.log_dropped_bytes:
+            text += f" ({bytes_text(run.log_dropped_bytes)} dropped by the size cap)"
+        return text
+
+    @admin.display(description="CPU (avg / max)")
+    def cpu_text(self, run):
+        if run.cpu_percent_avg is None:
+            return "—"
+        return f"{run.cpu_percent_avg:.1f} % / {run.cpu_percent_max or 0:.1f} %"
+
+    @admin.display(description="Memory (avg / max)")
+    def memory_text(self, run):
+        return f"{bytes_text(run.memory_bytes_avg)} / {bytes_text(run.memory_bytes_max)}"
+
+    @admin.display(description="Spec")
+    def spec_text(self, run):
+        import json
+
+        spec = dict(run.spec or {})
+        if spec.get("secret_env"):
+            spec["secret_env"] = dict.fromkeys(spec["secret_env"], "********")
+        return format_html('<pre class="tf-mono">{}</pre>', json.dumps(spec, indent=2))
+
+    # ---- actions ----
+
+    @admin.action(description="Cancel selected runs", permissions=["run"])
+    def cancel_runs(self, request, queryset):
+        from runs.services import run_cancel
+
+        done = []
+        for run in queryset.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]):
+            run_cancel(run=run, by=request.user)
+            done.append(str(run.id)[:8])
+        if done:
+            self.message_user(
+                request,
+                f"Cancel requested for {len(done)} run(s): {', '.join(done)}.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request, "None of the selected runs was pending or running.", messages.WARNING
+            )
+
+    @admin.action(description="Re-run the jobs of selected runs", permissions=["run"])
+    def rerun_runs(self, request, queryset):
+        from runs.services import run_rerun
+
+        for run in queryset.filter(job__isnull=False).select_related("job"):
+            new_run, _ = run_rerun(run=run, by=request.user)
+            url = reverse("admin:runs_run_change", args=[new_run.id])
+            self.message_user(
+                request,
+                format_html(
+                    '{}: re-run <a href="{}">{}</a> ({}).',
+                    run.job.name,
+                    url,
+                    str(new_run.id)[:8],
+                    new_run.get_status_display(),
+                ),
+                messages.SUCCESS,
+            )
+
+    # ---- live viewer endpoints ----
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        extra = [
+            path("<path:object_id>/lines/", wrap(self.lines_view), name="runs_run_lines"),
+            path("<path:object_id>/state/", wrap(self.state_view), name="runs_run_state"),
+            path("<path:object_id>/cancel/", wrap(self.cancel_view), name="runs_run_cancel"),
+            path("<path:object_id>/rerun/", wrap(self.rerun_view), name="runs_run_rerun"),
+        ]
+        return extra + super().get_urls()
+
+    def lines_view(self, request, object_id):
+        """Log lines after N (paged by line number) for the viewer's "load earlier"."""
+        from runs.services import run_log_lines
+
+        run = self.get_object(request, object_id)
+        try:
+            after = max(0, int(request.GET.get("after", 0)))
+            limit = min(LINES_PAGE_MAX, max(1, int(request.GET.get("limit", 1000))))
+        except ValueError:
+            return JsonResponse({"error": "after and limit are numbers"}, status=400)
+        lines = run_log_lines(run=run, after=after, limit=limit)
+        return JsonResponse({"lines": [line_json(line) for line in lines]})
+
+    def state_view(self, request, object_id):
+        """Status and samples since a time: the viewer's fallback when no WebSocket is open."""
+        from metrics.models import MetricSample
+
+        run = self.get_object(request, object_id)
+        samples = MetricSample.objects.filter(run=run).order_by("timestamp")
+        since = request.GET.get("samples_after")
+        if since:
+            samples = samples.filter(timestamp__gt=since)
+        return JsonResponse({**run_state(run), "samples": [sample_json(s) for s in samples[:500]]})
+
+    def cancel_view(self, request, object_id):
+        from runs.services import run_cancel
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        run = self.get_object(request, object_id)
+        run = run_cancel(run=run, by=request.user)
+        self.message_user(
+            request,
+            f"Cancel requested for run {str(run.id)[:8]} (now {run.get_status_display().lower()}).",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:runs_run_change", args=[run.id]))
+
+    def rerun_view(self, request, object_id):
+        from runs.services import run_rerun
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        run = self.get_object(request, object_id)
+        if run.job_id is None:
+            self.message_user(request, "Ad-hoc tasks cannot be re-run.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:runs_run_change", args=[run.id]))
+        new_run, _ = run_rerun(run=run, by=request.user)
+        self.message_user(request, f"Re-run queued as {str(new_run.id)[:8]}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:runs_run_change", args=[new_run.id]))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        from metrics.models import MetricSample
+
+        if obj is not None:
+            samples = list(MetricSample.objects.filter(run=obj).order_by("-timestamp")[:600])
+            context["viewer"] = {
+                **run_state(obj),
+                "samples": [sample_json(s) for s in reversed(samples)],
+                "wsPath": f"/api/runs/{obj.id}/logs/live",
+                "linesUrl": reverse("admin:runs_run_lines", args=[obj.id]),
+                "stateUrl": reverse("admin:runs_run_state", args=[obj.id]),
+                "downloadUrl": f"/api/runs/{obj.id}/logs/download",
+                "canRun": self.has_run_permission(request, obj),
+            }
+            context["cancel_url"] = reverse("admin:runs_run_cancel", args=[obj.id])
+            context["rerun_url"] = reverse("admin:runs_run_rerun", args=[obj.id])
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+def run_state(run: Run) -> dict:
+    return {
+        "runId": str(run.id),
+        "status": run.status,
+        "statusLabel": run.get_status_display(),
+        "createdAt": iso(run.created_at),
+        "startedAt": iso(run.started_at),
+        "finishedAt": iso(run.finished_at),
+        "duration": run.duration_ms,
+        "exitCode": run.exit_code,
+        "logLines": run.log_lines,
+        "finished": run.is_finished,
+        "cancelRequested": run.cancel_requested_at is not None,
+    }
+
+
+def line_json(line) -> dict:
+    stamp = line.timestamp
+    return {
+        "lineNumber": line.number,
+        "stream": line.stream,
+        "timestamp": stamp.isoformat() if hasattr(stamp, "isoformat") else stamp,
+        "content": line.content,
+    }
+
+
+def sample_json(sample) -> dict:
+    return {
+        "timestamp": sample.timestamp.isoformat(),
+        "cpuPercent": sample.cpu_percent,
+        "memoryBytes": sample.memory_bytes,
+        "memoryPercent": sample.memory_percent,
+    }
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(RoleScopedAdmin):
+    admin_only = True
+    list_display = ["name", "role", "hostname", "pid", "started", "beat", "busy_run"]
+    list_filter = ["role"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        # visible_to does not exist on heartbeats; admin_only already hides them from users
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        return queryset if self.is_admin(request) else queryset.none()
+
+    @admin.display(description="Started", ordering="started_at")
+    def started(self, beat):
+        return time_tag(beat.started_at)
+
+    @admin.display(description="Heartbeat", ordering="heartbeat_at")
+    def beat(self, beat):
+        return time_tag(beat.heartbeat_at)

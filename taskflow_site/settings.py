@@ -48,7 +48,7 @@ INSTALLED_APPS = [
     "runs",
     "metrics",
     "notifications",
-    "django.contrib.admin",
+    "taskflow_site.admin_site.TaskFlowAdminConfig",  # admin.site = TaskFlowAdminSite (RBAC)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

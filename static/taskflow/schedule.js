@@ -1,0 +1,178 @@
+/* Job editor: the schedule multi-selector (grids, presets, live preview) and kind switching. */
+(function () {
+  "use strict";
+  var FIELDS = ["years", "months", "days", "weekdays", "hours", "minutes"];
+
+  function setup(root) {
+    var hidden = document.getElementById("id_schedule");
+    var cron = document.getElementById("id_cron_expr");
+    var zoneInput = document.getElementById("id_timezone");
+    var state = {};
+    var initial = {};
+    try { initial = JSON.parse(hidden.value || "{}") || {}; } catch (e) { initial = {}; }
+    FIELDS.forEach(function (f) { state[f] = new Set((initial[f] || []).map(Number)); });
+
+    root.querySelectorAll(".tf-grid").forEach(function (grid) { buildGrid(grid); });
+
+    function valuesFor(grid) {
+      var field = grid.getAttribute("data-field");
+      if (field === "years") {
+        var now = new Date().getFullYear(), count = Number(grid.getAttribute("data-years"));
+        var years = [];
+        for (var y = now; y < now + count; y++) years.push(y);
+        state.years.forEach(function (y) { if (years.indexOf(y) < 0) years.push(y); });
+        return years.sort();
+      }
+      var out = [];
+      for (var v = Number(grid.getAttribute("data-min")); v <= Number(grid.getAttribute("data-max")); v++) out.push(v);
+      return out;
+    }
+
+    function buildGrid(grid) {
+      var field = grid.getAttribute("data-field");
+      var labels = (grid.getAttribute("data-labels") || "").split(",").filter(Boolean);
+      var min = Number(grid.getAttribute("data-min") || 0);
+      var cells = TF.el("div", { class: "tf-cells", role: "group", "aria-label": field });
+      cells.style.setProperty("--cols", grid.getAttribute("data-cols"));
+      var any = TF.el("button", { type: "button", class: "tf-any", "data-any": field, text: "any" });
+      any.addEventListener("click", function () { state[field].clear(); changed(); });
+      valuesFor(grid).forEach(function (v) {
+        var label = labels.length ? labels[v - min] : String(v).padStart(field === "minutes" || field === "hours" ? 2 : 1, "0");
+        var cell = TF.el("button", { type: "button", class: "tf-cell", "data-value": String(v), "aria-pressed": "false", text: label });
+        cell.addEventListener("click", function () {
+          if (state[field].has(v)) state[field].delete(v); else state[field].add(v);
+          changed();
+        });
+        cells.appendChild(cell);
+      });
+      grid.appendChild(any);
+      grid.appendChild(cells);
+      grid.appendChild(TF.el("ul", { class: "errorlist", "data-errors": field, hidden: "" }));
+    }
+
+    function paint() {
+      root.querySelectorAll(".tf-grid").forEach(function (grid) {
+        var field = grid.getAttribute("data-field");
+        grid.querySelector(".tf-any").setAttribute("aria-pressed", state[field].size ? "false" : "true");
+        grid.querySelectorAll(".tf-cell").forEach(function (cell) {
+          cell.setAttribute("aria-pressed", state[field].has(Number(cell.getAttribute("data-value"))) ? "true" : "false");
+        });
+      });
+      var cronSet = cron && cron.value.trim();
+      root.querySelector("[data-tf-cron-note]").hidden = !cronSet;
+      root.classList.toggle("tf-cron-active", !!cronSet);
+      root.querySelector("[data-tf-summary]").textContent = cronSet ? "cron: " + cron.value.trim() : summary();
+      root.querySelector("[data-tf-job-zone]").textContent = zone();
+    }
+
+    function toObject() {
+      var out = {};
+      FIELDS.forEach(function (f) { out[f] = Array.from(state[f]).sort(function (a, b) { return a - b; }); });
+      return out;
+    }
+
+    function summary() {
+      var s = toObject(), parts = [];
+      var names = { weekdays: ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"],
+        months: ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"] };
+      if (s.minutes.length) parts.push("minute " + s.minutes.join(","));
+      if (s.hours.length) parts.push("hour " + s.hours.join(","));
+      if (s.weekdays.length) parts.push(s.weekdays.map(function (d) { return names.weekdays[d]; }).join(","));
+      if (s.days.length) parts.push("day " + s.days.join(","));
+      if (s.months.length) parts.push(s.months.map(function (m) { return names.months[m - 1]; }).join(","));
+      if (s.years.length) parts.push(s.years.join(","));
+      return parts.length ? "At " + parts.join(" · ") : "Every minute";
+    }
+
+    function zone() { return (zoneInput && zoneInput.value.trim()) || "UTC"; }
+
+    function changed() {
+      hidden.value = JSON.stringify(toObject());
+      paint();
+      schedulePreview();
+    }
+
+    root.querySelectorAll("[data-preset]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var preset = button.getAttribute("data-preset");
+        FIELDS.forEach(function (f) { state[f].clear(); });
+        if (preset === "hourly") state.minutes.add(0);
+        if (preset === "daily" || preset === "weekdays") {
+          var time = (root.querySelector("[data-preset-time=" + preset + "]").value || "09:00").split(":");
+          state.hours.add(Number(time[0])); state.minutes.add(Number(time[1]));
+          if (preset === "weekdays") [1, 2, 3, 4, 5].forEach(function (d) { state.weekdays.add(d); });
+        }
+        if (cron) cron.value = "";  // a preset is a grid: drop any cron expression
+        changed();
+      });
+    });
+
+    var timer = null, seq = 0;
+    function schedulePreview() { clearTimeout(timer); timer = setTimeout(preview, 250); }
+    function preview() {
+      var mine = ++seq;
+      var body = Object.assign(toObject(), { cron_expr: cron ? cron.value : "", timezone: zone() });
+      fetch(root.getAttribute("data-preview-url"), {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": TF.csrfToken() },
+        body: JSON.stringify(body),
+      }).then(function (r) { return r.json(); }).then(function (data) {
+        if (mine !== seq) return;  // an older answer arriving late
+        showErrors(data.errors || {});
+        var tbody = root.querySelector("[data-tf-preview]");
+        tbody.replaceChildren();
+        (data.times || []).forEach(function (t) {
+          tbody.appendChild(TF.el("tr", {}, [
+            TF.el("td", { text: TF.fmtTime(t, data.timezone) }),
+            TF.el("td", { text: TF.fmtTime(t, TF.zone) }),
+          ]));
+        });
+        if (!tbody.children.length) {
+          tbody.appendChild(TF.el("tr", {}, [TF.el("td", { colspan: "2", text: data.errors ? "Fix the schedule to see its next runs." : "Never fires." })]));
+        }
+      }).catch(function () { /* preview is a convenience; saving still validates */ });
+    }
+
+    function showErrors(errors) {
+      root.querySelectorAll("[data-errors]").forEach(function (list) {
+        var msgs = errors[list.getAttribute("data-errors")] || [];
+        list.replaceChildren.apply(list, msgs.map(function (m) { return TF.el("li", { text: m }); }));
+        list.hidden = !msgs.length;
+        list.parentNode.classList.toggle("tf-grid-error", msgs.length > 0);
+      });
+      var other = root.querySelector("[data-tf-preview-errors]");
+      var rest = [];
+      Object.keys(errors).forEach(function (k) {
+        if (FIELDS.indexOf(k) < 0) errors[k].forEach(function (m) { rest.push((k === "schedule" ? "" : k.replace("_", " ") + ": ") + m); });
+      });
+      other.replaceChildren.apply(other, rest.map(function (m) { return TF.el("li", { text: m }); }));
+      other.hidden = !rest.length;
+    }
+
+    if (cron) cron.addEventListener("input", function () { paint(); schedulePreview(); });
+    if (zoneInput) zoneInput.addEventListener("change", function () { paint(); schedulePreview(); });
+    if (zoneInput) zoneInput.addEventListener("input", function () { paint(); schedulePreview(); });
+    showErrors(TF.jsonData("tf-schedule-errors") || {});
+    hidden.value = JSON.stringify(toObject());
+    paint();
+    preview();
+  }
+
+  function setupKinds() {
+    var kind = document.getElementById("id_kind");
+    if (!kind) return;
+    function apply() {
+      ["shell", "command", "http"].forEach(function (k) {
+        document.querySelectorAll("fieldset.tf-kind-" + k).forEach(function (fs) { fs.hidden = kind.value !== k; });
+      });
+    }
+    kind.addEventListener("change", apply);
+    apply();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var root = document.querySelector("[data-tf-schedule]");
+    if (root) setup(root);
+    setupKinds();
+  });
+})();
