@@ -36,6 +36,10 @@ DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
 SECRET_KEY = CONFIG.secret_key or ensure_secret(CONFIG.data_dir, "secret_key", warn=not TESTING)
 JWT_SECRET = CONFIG.jwt_secret or ensure_secret(CONFIG.data_dir, "jwt_secret", warn=not TESTING)
 DEBUG = CONFIG.debug
+if DEBUG:  # `kill -USR1 <pid>` dumps every thread's stack to the log (taskflow_site.debugtools)
+    from taskflow_site.debugtools import install_stack_dump_signal
+
+    install_stack_dump_signal()
 ALLOWED_HOSTS = CONFIG.allowed_hosts
 CSRF_TRUSTED_ORIGINS = CONFIG.csrf_trusted_origins
 VERSION = "0.1.0"
@@ -73,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # admin-only ?profile=1 in debug mode; a no-op (one attribute check) otherwise
+    "taskflow_site.debugtools.ProfileMiddleware",
 ]
 
 ROOT_URLCONF = "taskflow_site.urls"

@@ -1,0 +1,60 @@
+"""Debug profiling (LocalFlow's pprof), only with --debug / TASKFLOW_DEBUG and only for admins:
+`?profile=1` on any page returns that request's cProfile report; /debug/stacks lists the stacks
+of every thread of the web process; `kill -USR1 <pid>` makes a process dump its stacks to its log.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+import sys
+import threading
+import traceback
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
+
+
+def _is_admin(request) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user and user.is_authenticated and getattr(user, "is_admin", False))
+
+
+def install_stack_dump_signal() -> None:
+    """`kill -USR1 <pid>` writes every thread's stack to stderr (the log); debug mode only."""
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
+
+
+class ProfileMiddleware:
+    """Profile one request with cProfile when an admin adds ?profile=1 in debug mode."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not (settings.DEBUG and "profile" in request.GET and _is_admin(request)):
+            return self.get_response(request)
+        profiler = cProfile.Profile()
+        response = profiler.runcall(self.get_response, request)
+        report = io.StringIO()
+        stats = pstats.Stats(profiler, stream=report).sort_stats("cumulative")
+        stats.print_stats(60)
+        header = f"{request.method} {request.path} -> {response.status_code}\n\n"
+        return HttpResponse(header + report.getvalue(), content_type="text/plain; charset=utf-8")
+
+
+def stacks(request):
+    """Every thread's current stack in this (web) process; 404 unless debug mode and admin."""
+    if not (settings.DEBUG and _is_admin(request)):
+        raise Http404
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    parts = []
+    for ident, frame in sys._current_frames().items():
+        parts.append(f"Thread {names.get(ident, '?')} ({ident}):\n")
+        parts.append("".join(traceback.format_stack(frame)))
+        parts.append("\n")
+    return HttpResponse("".join(parts), content_type="text/plain; charset=utf-8")
