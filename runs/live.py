@@ -9,6 +9,7 @@ group and to the dashboard group at once, so followers read the new rows without
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -37,3 +38,108 @@ def notify_run_changed(run_id, *, kind: str = "log") -> None:
             async_to_sync(layer.group_send)(DASHBOARD_GROUP, message)
     except Exception:  # a Redis hiccup must never fail a run
         logger.warning("live push for run %s failed", run_id, exc_info=True)
+
+
+# ---- The reading side: what a live viewer is sent (runs.consumers forwards it) ----
+
+MAX_LINES_PER_READ = 2000  # per poll; a flood is paced, never read whole into memory
+MAX_SAMPLES_PER_READ = 500
+
+
+@dataclass
+class LiveSnapshot:
+    status: str | None  # None when the run is gone (deleted)
+    status_message: dict | None
+    lines: list  # runs.logformat.LogLine, ascending, all > the cursor
+    more_lines: bool  # the read stopped at the limit: poll again at once
+    samples: list[dict]
+    last_sample_id: int
+
+    @property
+    def finished(self) -> bool:
+        from runs.models import RunStatus
+
+        return self.status in RunStatus.finished()
+
+
+def status_message(run_id, *, status, exit_code, duration_ms, at) -> dict:
+    from metrics.services import iso
+
+    return {
+        "type": "status",
+        "runId": str(run_id),
+        "timestamp": iso(at),
+        "status": status,
+        "exitCode": exit_code,
+        "duration": duration_ms,
+    }
+
+
+def log_message(run_id, line) -> dict:
+    from metrics.services import iso
+
+    return {
+        "type": "log",
+        "runId": str(run_id),
+        "timestamp": iso(line.timestamp),
+        "stream": line.stream,
+        "content": line.content,
+        "lineNumber": line.number,
+    }
+
+
+def live_snapshot(
+    run_id, *, after_line: int, after_sample_id: int, line_limit: int = MAX_LINES_PER_READ
+) -> LiveSnapshot:
+    """Status, then log lines > after_line, then samples with id > after_sample_id.
+
+    The status is read first: when it says finished, the engine has already flushed every
+    line, so the lines read next are complete and the final status can close the stream.
+    Chunks are found through the (run, last_line) index.
+    """
+    from django.utils import timezone
+
+    from metrics.models import MetricSample
+    from metrics.services import sample_message
+    from runs.logformat import decode_chunk
+    from runs.models import LogChunk, Run
+
+    row = (
+        Run.objects.filter(pk=run_id)
+        .values("status", "exit_code", "duration_ms", "started_at", "finished_at")
+        .first()
+    )
+    if row is None:
+        return LiveSnapshot(None, None, [], False, [], after_sample_id)
+    message = status_message(
+        run_id,
+        status=row["status"],
+        exit_code=row["exit_code"],
+        duration_ms=row["duration_ms"],
+        at=row["finished_at"] or row["started_at"] or timezone.now(),
+    )
+
+    lines: list = []
+    chunks = LogChunk.objects.filter(run_id=run_id, last_line__gt=after_line).order_by("first_line")
+    more = False
+    for chunk in chunks.only("first_line", "last_line", "created_at", "data").iterator(
+        chunk_size=50
+    ):
+        for line in decode_chunk(chunk):
+            if line.number > after_line:
+                lines.append(line)
+        if len(lines) >= line_limit:
+            more = True  # maybe exactly at the end; one extra cheap poll then says so
+            del lines[line_limit:]
+            break
+
+    samples = list(
+        MetricSample.objects.filter(run_id=run_id, id__gt=after_sample_id).order_by("id")[
+            :MAX_SAMPLES_PER_READ
+        ]
+    )
+    last_sample_id = samples[-1].id if samples else after_sample_id
+    sample_messages = [
+        {"type": "metric", "runId": str(run_id), **sample_message(sample)} for sample in samples
+    ]
+    return LiveSnapshot(row["status"], message, lines, more, sample_messages, last_sample_id)

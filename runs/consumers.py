@@ -1,0 +1,318 @@
+"""WebSocket consumers: a run's live log/metric/status stream, and the dashboard's status feed.
+
+Both read the database (replay by line number, then follow by polling every POLL_SECONDS);
+with Redis a `run.changed` nudge from the worker wakes them at once. Auth happens in
+connect(): the session cookie, or `?ticket=` from POST /api/auth/ws-ticket; never a JWT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+
+from runs import live
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.12  # default deployment: how stale a follower may be without Redis
+CATCH_UP_PAUSE = 0.05  # between reads while behind a flood: paces the browser
+AUTH_RECHECK_SECONDS = 2.0  # revocation/deactivation closes a socket within this (+ a poll)
+DASHBOARD_POLL_SECONDS = 1.0
+PER_LINE_MAX = 50  # up to this many new lines per read go out as the seed's "log" messages
+BATCH_SIZE = 500  # lines per "log_batch" frame when more arrive at once
+LINES_MODE_MAX = 200  # ?batch=0: per-line messages only, at most this many per read
+
+CLOSE_NORMAL = 1000
+CLOSE_UNAUTHORIZED = 4401  # not authenticated / revoked / expired: get a new ticket
+CLOSE_NOT_FOUND = 4404  # no such run, or not yours
+
+
+def _db(func):
+    # Parallel threads (not the single shared "thread-sensitive" one), so one busy viewer does
+    # not delay another's poll; every call closes its connection again (CONN_MAX_AGE rules).
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
+@dataclass
+class Viewer:
+    """Who is on the socket, how they proved it, and until when that proof holds."""
+
+    user: object
+    method: str  # "session" | "ticket"
+    since: datetime  # revocations after this instant close the socket
+    expires_at: datetime | None
+    session_key: str | None = None
+
+
+def _authenticate_sync(scope, ticket: str | None) -> Viewer | None:
+    from accounts.tickets import ticket_issued_at, ticket_redeem
+
+    now = timezone.now()
+    if ticket:
+        issued_at = ticket_issued_at(ticket)
+        user = ticket_redeem(ticket)
+        if user is None or issued_at is None:
+            return None
+        # A ticket socket lives as long as the access token that obtained it could; then the
+        # client fetches a new ticket and reconnects with ?after=<last line>.
+        lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+        return Viewer(user, "ticket", issued_at, issued_at + lifetime)
+    user = scope.get("user")
+    session = scope.get("session")
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if session is None or not session.session_key:
+        return None
+    return Viewer(user, "session", now, session.get_expiry_date(), session.session_key)
+
+
+def _still_valid_sync(viewer: Viewer, run_id=None) -> bool:
+    """Re-read the user (and session) from the database: deactivated, tokens revoked, session
+    ended or expired, or the run no longer visible -> False."""
+    from importlib import import_module
+
+    from accounts.models import User
+    from runs.models import Run
+
+    now = timezone.now()
+    if viewer.expires_at is not None and now >= viewer.expires_at:
+        return False
+    user = User.objects.filter(pk=viewer.user.pk, is_active=True).first()
+    if user is None:
+        return False
+    if user.tokens_valid_after and user.tokens_valid_after >= viewer.since:
+        return False
+    if viewer.method == "session":
+        from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+
+        engine = import_module(settings.SESSION_ENGINE)
+        data = engine.SessionStore(session_key=viewer.session_key).load()
+        if data.get(SESSION_KEY) != str(user.pk):
+            return False  # logged out, flushed or expired (load() returns {} for those)
+        if data.get(HASH_SESSION_KEY) != user.get_session_auth_hash():
+            return False  # password changed
+    if run_id is not None and not Run.objects.visible_to(user).filter(pk=run_id).exists():
+        return False
+    viewer.user = user
+    return True
+
+
+def _visible_run_id(user, run_id):
+    from runs.models import Run
+
+    return Run.objects.visible_to(user).filter(pk=run_id).values_list("pk", flat=True).first()
+
+
+def _query(scope) -> dict[str, str]:
+    raw = scope.get("query_string", b"").decode("latin1")
+    return {key: values[-1] for key, values in parse_qs(raw).items()}
+
+
+class _AuthenticatedConsumer(AsyncWebsocketConsumer):
+    viewer: Viewer | None = None
+    follow_task: asyncio.Task | None = None
+    group: str | None = None
+
+    async def authenticate(self) -> Viewer | None:
+        ticket = _query(self.scope).get("ticket")
+        return await _db(_authenticate_sync)(self.scope, ticket)
+
+    async def start(self, group: str) -> None:
+        await self.accept()
+        self.wake = asyncio.Event()
+        if settings.CONFIG.redis_url:
+            try:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.group = group
+            except Exception:  # Redis down: polling still delivers
+                logger.warning("live: cannot join group %s", group, exc_info=True)
+        self.follow_task = asyncio.create_task(self._guarded_follow())
+
+    async def _guarded_follow(self):
+        try:
+            await self.follow()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("live stream failed")
+            await self.close(code=1011)
+
+    async def disconnect(self, code):
+        if self.follow_task is not None:
+            self.follow_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.follow_task
+        if self.group:
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        """Clients have nothing to say; incoming frames are ignored."""
+
+    async def run_changed(self, event):
+        """Redis nudge from runs.live.notify_run_changed: read now instead of at the next poll."""
+        self.wake.set()
+
+    async def send_json(self, message: dict) -> None:
+        await self.send(text_data=json.dumps(message, separators=(",", ":")))
+
+    async def wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), seconds)
+        self.wake.clear()
+
+
+class RunLogConsumer(_AuthenticatedConsumer):
+    """/api/runs/<uuid>/logs/live?after=N[&batch=0][&ticket=...]
+
+    Replays lines after N (default 0), then follows: "log" per line; when many lines arrive at
+    once, "log_batch" frames ({"type":"log_batch","runId","lines":[<log fields>...]}) of up to
+    BATCH_SIZE lines (`batch=0` keeps per-line "log" messages, paced at LINES_MODE_MAX per
+    read); "metric" per sample; "status" on connect and on each change, the final one last,
+    then the socket closes (1000). Refusals close before accept (HTTP 403 handshake).
+    """
+
+    async def connect(self):
+        run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        self.viewer = await self.authenticate()
+        if self.viewer is None:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.run_id = await _db(_visible_run_id)(self.viewer.user, run_id)
+        if self.run_id is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        query = _query(self.scope)
+        try:
+            self.after = max(0, int(query.get("after", "0")))
+        except ValueError:
+            self.after = 0
+        self.per_line_only = query.get("batch") in {"0", "false", "no"}
+        await self.start(live.run_group(self.run_id))
+
+    async def follow(self):
+        cursor, sample_id, last_status = self.after, 0, None
+        limit = LINES_MODE_MAX if self.per_line_only else live.MAX_LINES_PER_READ
+        next_auth_check = time.monotonic() + AUTH_RECHECK_SECONDS
+        while True:
+            snap = await _db(live.live_snapshot)(
+                self.run_id, after_line=cursor, after_sample_id=sample_id, line_limit=limit
+            )
+            if snap.status is None:
+                await self.close(code=CLOSE_NOT_FOUND)  # deleted while watched
+                return
+            if snap.status != last_status and not snap.finished:
+                await self.send_json(snap.status_message)
+                last_status = snap.status
+            if snap.lines:
+                await self.send_lines(snap.lines)
+                cursor = snap.lines[-1].number
+            for message in snap.samples:
+                await self.send_json(message)
+            sample_id = snap.last_sample_id
+            if snap.finished and not snap.more_lines:
+                await self.send_json(snap.status_message)
+                await self.close(code=CLOSE_NORMAL)
+                return
+            if time.monotonic() >= next_auth_check:
+                if not await _db(_still_valid_sync)(self.viewer, self.run_id):
+                    await self.close(code=CLOSE_UNAUTHORIZED)
+                    return
+                next_auth_check = time.monotonic() + AUTH_RECHECK_SECONDS
+            await self.wait(CATCH_UP_PAUSE if snap.more_lines else POLL_SECONDS)
+
+    async def send_lines(self, lines) -> None:
+        if self.per_line_only or len(lines) <= PER_LINE_MAX:
+            for line in lines:
+                await self.send_json(live.log_message(self.run_id, line))
+            return
+        for start in range(0, len(lines), BATCH_SIZE):
+            batch = [
+                live.log_message(self.run_id, line) for line in lines[start : start + BATCH_SIZE]
+            ]
+            for message in batch:
+                del message["type"], message["runId"]
+            await self.send_json({"type": "log_batch", "runId": str(self.run_id), "lines": batch})
+
+
+def _dashboard_changes(user, since: datetime) -> list[dict]:
+    from django.db.models import Q
+
+    from runs.models import Run
+
+    rows = (
+        Run.objects.visible_to(user)
+        .filter(Q(created_at__gte=since) | Q(started_at__gte=since) | Q(finished_at__gte=since))
+        .order_by("created_at")
+        .values(
+            "id",
+            "job_id",
+            "job__name",
+            "status",
+            "exit_code",
+            "duration_ms",
+            "created_at",
+            "started_at",
+            "finished_at",
+        )[:500]
+    )
+    changes = []
+    for row in rows:
+        message = live.status_message(
+            row["id"],
+            status=row["status"],
+            exit_code=row["exit_code"],
+            duration_ms=row["duration_ms"],
+            at=row["finished_at"] or row["started_at"] or row["created_at"],
+        )
+        message["jobId"] = str(row["job_id"]) if row["job_id"] else None
+        message["jobName"] = row["job__name"]
+        changes.append(message)
+    return changes
+
+
+class DashboardConsumer(_AuthenticatedConsumer):
+    """/ws/dashboard: a "status" message (plus jobId, jobName) whenever a visible run is
+    created, starts or finishes. Polls every DASHBOARD_POLL_SECONDS, or at once on a Redis nudge.
+    """
+
+    # rows become visible a little after their timestamps (commit delay, other processes)
+    OVERLAP = timedelta(seconds=5)
+
+    async def connect(self):
+        self.viewer = await self.authenticate()
+        if self.viewer is None:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        await self.start(live.DASHBOARD_GROUP)
+
+    async def follow(self):
+        since = timezone.now()
+        sent: dict[str, str] = {}  # run id -> last status sent, within the overlap window
+        next_auth_check = time.monotonic() + AUTH_RECHECK_SECONDS
+        while True:
+            polled_at = timezone.now()
+            for message in await _db(_dashboard_changes)(self.viewer.user, since - self.OVERLAP):
+                if sent.get(message["runId"]) != message["status"]:
+                    sent[message["runId"]] = message["status"]
+                    await self.send_json(message)
+            since = polled_at
+            if len(sent) > 5000:
+                sent.clear()  # rare; at worst a few repeated statuses
+            if time.monotonic() >= next_auth_check:
+                if not await _db(_still_valid_sync)(self.viewer):
+                    await self.close(code=CLOSE_UNAUTHORIZED)
+                    return
+                next_auth_check = time.monotonic() + AUTH_RECHECK_SECONDS
+            await self.wait(DASHBOARD_POLL_SECONDS)

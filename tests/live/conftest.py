@@ -1,0 +1,75 @@
+"""Helpers for the live-stream tests: log chunks, sessions, and a communicator factory."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+from django.utils import timezone
+
+from runs import consumers
+from runs.logformat import encode_lines
+from runs.models import LogChunk
+
+ORIGIN = b"http://localhost:8000"
+
+
+def add_lines(run, first: int, texts: list[str], stream: str = "stdout") -> None:
+    LogChunk.objects.create(
+        run=run,
+        first_line=first,
+        last_line=first + len(texts) - 1,
+        created_at=timezone.now(),
+        data=encode_lines((stream, 0, text) for text in texts),
+    )
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def communicator(path: str, *, session: str | None = None, origin: bytes | None = ORIGIN):
+    from taskflow_site.asgi import application
+
+    headers = []
+    if origin is not None:
+        headers.append((b"origin", origin))
+    if session:
+        headers.append((b"cookie", f"sessionid={session}".encode()))
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+async def receive_all(comm, timeout: float = 5) -> tuple[list[dict], int | None]:
+    """Every message until the server closes; returns (messages, close code)."""
+    messages = []
+    while True:
+        output = await comm.receive_output(timeout)
+        if output["type"] == "websocket.close":
+            return messages, output.get("code")
+        messages.append(json.loads(output["text"]))
+
+
+@pytest.fixture(autouse=True)
+def fast_live(monkeypatch):
+    """Re-check auth often so revocation tests finish quickly (the 5 s promise is tested too)."""
+    monkeypatch.setattr(consumers, "AUTH_RECHECK_SECONDS", 0.3)
+    monkeypatch.setattr(consumers, "DASHBOARD_POLL_SECONDS", 0.2)
+
+
+@pytest.fixture
+def owner_session(owner):
+    return session_cookie(owner)
+
+
+@pytest.fixture
+def outsider_session(outsider):
+    return session_cookie(outsider)
+
+
+@pytest.fixture
+def admin_session(admin_user):
+    return session_cookie(admin_user)
