@@ -270,7 +270,10 @@ def load_config(
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"bad value for {name} ({source}): {exc}") from exc
             config.sources[name] = source
-    config.values["data_dir"] = _path(config.values["data_dir"])
+    data_dir = str(config.values["data_dir"])
+    if data_dir == "~" or data_dir.startswith("~/"):  # the HOME of `environ`, like the files
+        data_dir = environ.get("HOME", str(Path.home())) + data_dir[1:]
+    config.values["data_dir"] = _path(data_dir)
     if not config.values["db_path"]:
         config.values["db_path"] = str(Path(config.values["data_dir"]) / "taskflow.db")
     if config.values["allowed_origins"] == ["*"] or "*" in config.values["allowed_origins"]:
