@@ -12,6 +12,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from metrics.steps import metrics_steps
 from runs.cluster import ClusterLoop, Step, heartbeat_beat, heartbeat_forget
 from taskflow_site.dbcheck import log_database_pragmas
 
@@ -21,6 +22,7 @@ def cluster_steps() -> list[Step]:
     beat = settings.TASKFLOW["HEARTBEAT_SECONDS"]
     return [
         Step("heartbeat", lambda now: heartbeat_beat(role="cluster") or True, interval=beat),
+        *metrics_steps(),  # hourly/daily rollups, retention after midnight UTC (last: slowest)
     ]
 
 

@@ -1,0 +1,55 @@
+"""The cluster loop's metrics steps: rollups after each hour, retention after midnight UTC."""
+
+from __future__ import annotations
+
+import logging
+
+from metrics.retention import retention_prune
+from metrics.rollups import next_hour_boundary, rollup_recent
+from runs.cluster import Step
+
+logger = logging.getLogger("taskflow.metrics")
+
+RETENTION_AFTER_MIDNIGHT = 30  # seconds: after the midnight rollup of the previous day
+RETENTION_SLICE_SECONDS = 0.5  # work per turn, so heartbeat, reconciler and tick stay on time
+RETENTION_GAP_SECONDS = 0.25  # between turns while a large cleanup is under way
+
+
+def next_midnight(now: float) -> float:
+    return (now // 86400 + 1) * 86400 + RETENTION_AFTER_MIDNIGHT
+
+
+class RetentionJob:
+    """Runs at start-up (finishing a pass a kill -9 interrupted) and daily after midnight UTC,
+    in slices of RETENTION_SLICE_SECONDS until nothing past retention is left."""
+
+    def __init__(self):
+        self.more = False
+
+    def run(self, now: float) -> bool:
+        result = retention_prune(time_budget=RETENTION_SLICE_SECONDS)
+        self.more = not result.done
+        if result.runs:
+            logger.info(
+                "retention: deleted %s runs, %s log lines, %s samples%s",
+                result.runs,
+                result.log_lines,
+                result.samples,
+                "" if result.done else " (continuing)",
+            )
+        return bool(result.runs)
+
+    def next_at(self, now: float) -> float:
+        return now + RETENTION_GAP_SECONDS if self.more else next_midnight(now)
+
+
+def _rollups(now: float) -> bool:
+    return rollup_recent() > 0
+
+
+def metrics_steps() -> list[Step]:
+    retention = RetentionJob()
+    return [
+        Step("rollups", _rollups, next_at=next_hour_boundary),
+        Step("retention", retention.run, next_at=retention.next_at),
+    ]
