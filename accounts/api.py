@@ -1,16 +1,47 @@
-"""First-run setup endpoints (no auth; work only while there are no users)."""
+"""Setup, auth (login, logout, me, refresh, password, ws-ticket) and the users API."""
 
 from __future__ import annotations
 
+from django.contrib.auth import logout as session_logout
+from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
-from accounts import services
-from accounts.serializers import SetupAdminInput, SetupStatusOutput, TokenPairOutput, user_summary
-from taskflow_site.api import Conflict, envelope
+from accounts import services, tickets
+from accounts.models import User
+from accounts.permissions import IsAdmin
+from accounts.serializers import (
+    DeletedOutput,
+    LoginInput,
+    LogoutInput,
+    LogoutOutput,
+    PasswordChangeInput,
+    RefreshInput,
+    RefreshOutput,
+    SetupAdminInput,
+    SetupStatusOutput,
+    TicketOutput,
+    TokenPairOutput,
+    UserCreateInput,
+    UserListOutput,
+    UserOutput,
+    UserUpdateInput,
+    user_summary,
+)
+from accounts.throttles import LoginThrottle
+from taskflow_site.api import (
+    Conflict,
+    InvalidCredentials,
+    PageQuery,
+    envelope,
+    parse_query,
+    validation_details,
+)
 
 
 class SetupStatusApi(APIView):
@@ -42,3 +73,157 @@ class SetupAdminApi(APIView):
         data = services.token_pair_for(user)
         data["user"] = user_summary(user)
         return envelope(data, status.HTTP_201_CREATED)
+
+
+# ---- auth ----
+
+
+class LoginApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []  # a JWT login never needs (or checks) a session's CSRF token
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(request=LoginInput, responses=TokenPairOutput, tags=["auth"])
+    def post(self, request):
+        serializer = LoginInput(data=request.data)
+        if not serializer.is_valid():
+            raise InvalidCredentials()
+        try:
+            user, pair = services.user_login(**serializer.validated_data)
+        except services.LoginFailed:
+            raise InvalidCredentials() from None
+        return envelope({**pair, "user": user_summary(user)})
+
+
+class RefreshApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = [LoginThrottle]  # a refresh mints tokens, limit it like a login
+
+    @extend_schema(request=RefreshInput, responses=RefreshOutput, tags=["auth"])
+    def post(self, request):
+        serializer = RefreshInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            _user, pair = services.token_refresh(refresh=serializer.validated_data["refresh"])
+        except TokenError as exc:
+            raise InvalidToken(str(exc)) from None
+        return envelope(pair)
+
+
+class LogoutApi(APIView):
+    @extend_schema(request=LogoutInput, responses=LogoutOutput, tags=["auth"])
+    def post(self, request):
+        serializer = LogoutInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.token_logout(
+            user=request.user,
+            access=request.auth,  # the validated access token; None for a session
+            refresh=serializer.validated_data.get("refresh") or None,
+        )
+        if request.auth is None:  # a browser session
+            session_logout(request._request)
+        return envelope({"loggedOut": True})
+
+
+class MeApi(APIView):
+    @extend_schema(responses=UserOutput, tags=["auth"])
+    def get(self, request):
+        return envelope(user_summary(request.user))
+
+
+class PasswordChangeApi(APIView):
+    @extend_schema(request=PasswordChangeInput, responses=TokenPairOutput, tags=["auth"])
+    def post(self, request):
+        serializer = PasswordChangeInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = request.user
+        services.user_change_password(user=user, **serializer.validated_data)
+        if request.auth is None:  # keep this browser session, drop the others
+            update_session_auth_hash(request._request, user)
+        # every older token is now refused; hand back a pair issued after the cut-off
+        return envelope({**services.token_pair_for(user), "user": user_summary(user)})
+
+
+class WsTicketApi(APIView):
+    @extend_schema(request=None, responses={201: TicketOutput}, tags=["auth"])
+    def post(self, request):
+        ticket, seconds = tickets.ticket_issue(user=request.user)
+        return envelope({"ticket": ticket, "expiresIn": seconds}, status.HTTP_201_CREATED)
+
+
+# ---- users (admin) ----
+
+
+def _user_or_404(pk: int) -> User:
+    if pk > 2**63 - 1:  # beyond any database integer: not found rather than an overflow
+        raise exceptions.NotFound()
+    return get_object_or_404(User, pk=pk)
+
+
+def _user_errors(exc: DjangoValidationError):
+    details = validation_details(exc)
+    if any("already exists" in str(m) for m in details.get("username", [])):
+        return Conflict("A user with that username already exists.")
+    return exceptions.ValidationError(details)
+
+
+class UserListApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(parameters=[PageQuery], responses=UserListOutput, tags=["users"])
+    def get(self, request):
+        page = parse_query(PageQuery, request)
+        users = User.objects.order_by("username")
+        rows = users[page["offset"] : page["offset"] + page["limit"]]
+        return envelope(
+            {"users": UserOutput(rows, many=True).data, "total": users.count()},
+        )
+
+    @extend_schema(request=UserCreateInput, responses={201: UserOutput}, tags=["users"])
+    def post(self, request):
+        serializer = UserCreateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if User.objects.filter(username=serializer.validated_data["username"]).exists():
+            raise Conflict("A user with that username already exists.")
+        try:
+            user = services.user_create(**serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise _user_errors(exc) from None
+        return envelope(user_summary(user), status.HTTP_201_CREATED)
+
+
+class UserDetailApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(responses=UserOutput, tags=["users"])
+    def get(self, request, pk: int):
+        return envelope(user_summary(_user_or_404(pk)))
+
+    @extend_schema(request=UserUpdateInput, responses=UserOutput, tags=["users"])
+    def put(self, request, pk: int):
+        user = _user_or_404(pk)
+        serializer = UserUpdateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            user = services.user_update(user=user, **serializer.validated_data)
+        except services.LastAdmin:
+            raise Conflict("This is the last active admin; promote another user first.") from None
+        except DjangoValidationError as exc:
+            raise _user_errors(exc) from None
+        return envelope(user_summary(user))
+
+    @extend_schema(request=UserUpdateInput, responses=UserOutput, tags=["users"])
+    def patch(self, request, pk: int):
+        return self.put(request, pk)
+
+    @extend_schema(responses=DeletedOutput, tags=["users"])
+    def delete(self, request, pk: int):
+        user = _user_or_404(pk)
+        try:
+            services.user_delete(user=user)
+        except services.LastAdmin:
+            raise Conflict("This is the last active admin; it cannot be deleted.") from None
+        except services.UserHasJobs:
+            raise Conflict("This user owns jobs; reassign or delete them first.") from None
+        return envelope({"id": str(pk), "deleted": True})

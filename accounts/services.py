@@ -1,14 +1,21 @@
-"""User workflows: creation, first-run setup, tokens and revocation."""
+"""User workflows: creation, first-run setup, login, tokens and revocation."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from accounts.models import Role, Setting, User
+from accounts.models import RevokedToken, Role, Setting, User
 
 SETUP_DONE_KEY = "setup.completed"
 
@@ -54,12 +61,201 @@ def setup_admin_create(*, username: str, password: str, email: str = "") -> User
         raise SetupClosed from exc
 
 
+class LoginFailed(Exception):
+    """Unknown user, wrong password or inactive account (never says which)."""
+
+
+class LastAdmin(Exception):
+    """The change would leave no active admin."""
+
+
+class UserHasJobs(Exception):
+    """The user owns jobs (PROTECT): reassign or delete them first."""
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _as_us(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
 def token_pair_for(user: User) -> dict[str, str]:
-    refresh = RefreshToken.for_user(user)
+    """A new refresh/access pair.
+
+    `iat_us` (microseconds) is what revocation compares with `tokens_valid_after`: JWT's `iat`
+    has 1-second resolution, so a login in the same second as a password change would be
+    refused (or an older token accepted). `rjti` ties the access token to its refresh token so
+    that logout can blacklist both from the access token alone.
+    """
+    refresh = RefreshToken.for_user(user)  # recorded as an OutstandingToken
     refresh["role"] = user.role
-    access = refresh.access_token
-    access["role"] = user.role
+    refresh["iat_us"] = _now_us()
+    access = refresh.access_token  # copies role and iat_us
+    access["rjti"] = refresh["jti"]
     return {"access": str(access), "refresh": str(refresh)}
+
+
+def token_is_revoked(*, user: User, token) -> bool:
+    """True when the token predates the user's revocation cut-off or was logged out."""
+    cutoff = user.tokens_valid_after
+    if cutoff is not None:
+        issued_us = token.get("iat_us")
+        if isinstance(issued_us, int):
+            if issued_us <= _as_us(cutoff):
+                return True
+        else:  # a token without our claim: fall back to the 1-second `iat`
+            issued_at = token.get("iat")
+            if issued_at is None or issued_at <= cutoff.timestamp():
+                return True
+    jti = token.get("jti")
+    return bool(jti) and RevokedToken.objects.filter(jti=jti).exists()
+
+
+def user_login(*, username: str, password: str) -> tuple[User, dict[str, str]]:
+    """Check the credentials, record last_login, return the user and a token pair."""
+    user = authenticate(username=username, password=password)  # hashes even for unknown users
+    if user is None or not user.is_active:
+        raise LoginFailed
+    now = timezone.now()
+    User.objects.filter(pk=user.pk).update(last_login=now)
+    user.last_login = now
+    return user, token_pair_for(user)
+
+
+def _blacklist_refresh_jti(*, jti: str, user: User | None = None) -> bool:
+    """Blacklist one refresh token by jti; False when it was blacklisted already.
+
+    BlacklistedToken.token is one-to-one, so of two concurrent callers exactly one inserts
+    (the other gets IntegrityError): this is what makes refresh rotation single-use (E3).
+    """
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    outstanding = OutstandingToken.objects.filter(jti=jti).first()
+    if outstanding is None:
+        return False
+    if user is not None and outstanding.user_id not in (None, user.pk):
+        return False
+    try:
+        with transaction.atomic():
+            BlacklistedToken.objects.create(token=outstanding)
+    except IntegrityError:
+        return False
+    return True
+
+
+def token_refresh(*, refresh: str) -> tuple[User, dict[str, str]]:
+    """Rotate: the presented refresh token is spent (atomically), a new pair is issued.
+
+    Raises TokenError for a bad, expired, revoked or already used token.
+    """
+    token = RefreshToken(refresh)  # signature, algorithm, expiry, type, blacklist
+    user = User.objects.filter(pk=token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])).first()
+    if user is None or not user.is_active or token_is_revoked(user=user, token=token):
+        raise TokenError("Token is invalid or expired")
+    if not _blacklist_refresh_jti(jti=token["jti"], user=user):
+        raise TokenError("Token is blacklisted")
+    return user, token_pair_for(user)
+
+
+def token_logout(*, user: User, access: AccessToken | None, refresh: str | None = None) -> None:
+    """That access token stops working at once; its refresh token is blacklisted."""
+    now = timezone.now()
+    RevokedToken.objects.filter(expires_at__lt=now).delete()  # keep the table small
+    if access is not None and access.get("jti"):
+        RevokedToken.objects.get_or_create(
+            jti=access["jti"],
+            defaults={"expires_at": datetime.fromtimestamp(access["exp"], tz=UTC)},
+        )
+        if access.get("rjti"):
+            _blacklist_refresh_jti(jti=str(access["rjti"]), user=user)
+    if refresh:
+        try:
+            token = RefreshToken(refresh)
+        except TokenError:
+            return  # already unusable
+        _blacklist_refresh_jti(jti=token["jti"], user=user)
+
+
+def user_change_password(*, user: User, current_password: str, new_password: str) -> None:
+    """Change one's own password; every token issued before now stops working."""
+    if not user.check_password(current_password):
+        raise ValidationError({"current_password": ["The current password is wrong."]})
+    try:
+        validate_password(new_password, user)
+    except ValidationError as exc:
+        raise ValidationError({"new_password": exc.messages}) from None
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    user_revoke_tokens(user=user)
+
+
+def _other_active_admin_exists(*, user: User) -> bool:
+    # select_for_update serialises concurrent demotions on PostgreSQL; SQLite's IMMEDIATE
+    # transactions serialise every writer anyway.
+    admins = User.objects.select_for_update().filter(role=Role.ADMIN, is_active=True)
+    return admins.exclude(pk=user.pk).exists()
+
+
+def user_update(
+    *,
+    user: User,
+    username: str | None = None,
+    email: str | None = None,
+    role: str | None = None,
+    is_active: bool | None = None,
+    password: str | None = None,
+) -> User:
+    """Admin edit of a user. Refuses to demote or deactivate the last active admin;
+    deactivation and a new password revoke every token of that user."""
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        was_active_admin = user.is_admin
+        fields: list[str] = []
+        if username is not None and username != user.username:
+            if User.objects.filter(username=username).exclude(pk=user.pk).exists():
+                raise ValidationError({"username": ["A user with that username already exists."]})
+            user.username = username
+            fields.append("username")
+        if email is not None:
+            user.email = email
+            fields.append("email")
+        if role is not None:
+            if role not in Role.values:
+                raise ValidationError({"role": [f"Role must be one of {', '.join(Role.values)}."]})
+            user.role = role
+            user.is_superuser = role == Role.ADMIN
+            fields += ["role", "is_superuser"]
+        if is_active is not None:
+            user.is_active = is_active
+            fields.append("is_active")
+        if password is not None:
+            try:
+                validate_password(password, user)
+            except ValidationError as exc:
+                raise ValidationError({"password": exc.messages}) from None
+            user.set_password(password)
+            fields.append("password")
+        if was_active_admin and not user.is_admin and not _other_active_admin_exists(user=user):
+            raise LastAdmin
+        if fields:
+            user.save(update_fields=fields)
+    if is_active is False or password is not None:
+        user_revoke_tokens(user=user)
+    return user
+
+
+def user_delete(*, user: User) -> None:
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if user.is_admin and not _other_active_admin_exists(user=user):
+            raise LastAdmin
+        try:
+            with transaction.atomic():
+                user.delete()
+        except ProtectedError as exc:
+            raise UserHasJobs from exc
 
 
 def user_revoke_tokens(*, user: User) -> None:

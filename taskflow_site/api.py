@@ -1,13 +1,26 @@
 """The seed's API envelope: {"data": ..., "status": "success"} and
-{"error", "code", "details"} for every error, including ones DRF did not raise."""
+{"error", "code", "details"} for every error, including ones DRF did not raise.
+
+Key-naming rule (DESIGN.md decision 9). What a client WRITES keeps the seed's snake_case
+column name (`timeout_seconds`, `retry_count`, `working_dir`, `notify_on`, `use_tls`,
+`from_email`, `cron_expr`, `created_by` on input...). What only the SERVER produces — ids of
+other objects, timestamps, statuses and results, computed values — is camelCase, as in the
+seed's examples and WebSocket messages (`nextRun`, `lastRun`, `createdBy`, `createdAt`, `runId`,
+`jobId`, `triggeredAt`, `exitCode`, `lineNumber`, `cpuPercent`, `hasPassword`, `nextAfter`).
+Query parameters are snake_case (`trigger_type`, `limit`, `offset`, `after`). Times are ISO
+8601 UTC with a `Z`; durations are milliseconds.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
-from rest_framework import exceptions, status
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from django.templatetags.static import static
+from drf_spectacular.views import SpectacularSwaggerView
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
@@ -57,8 +70,17 @@ def _first_message(detail) -> str:
     return str(detail)
 
 
+def validation_details(exc: DjangoValidationError) -> dict:
+    """A django ValidationError as DRF-style per-field details."""
+    if hasattr(exc, "error_dict"):
+        return {field: list(messages) for field, messages in exc.message_dict.items()}
+    return {"non_field_errors": list(exc.messages)}
+
+
 def exception_handler(exc, context):
-    if isinstance(exc, Http404):
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(validation_details(exc))
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -101,3 +123,52 @@ def exception_handler(exc, context):
         code, message = ErrorCode.INTERNAL_ERROR, _first_message(exc.detail)
     response.data = error_body(message, code, details)
     return response
+
+
+def api_not_found(request, exception=None):
+    """handler404: under /api/ an unknown URL (or a malformed id) gets the error envelope."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            error_body("Resource not found.", ErrorCode.NOT_FOUND), status=status.HTTP_404_NOT_FOUND
+        )
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def api_server_error(request):
+    """handler500: the envelope under /api/ (never a Django HTML page for API clients)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            error_body("Internal server error.", ErrorCode.INTERNAL_ERROR),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+class PageQuery(serializers.Serializer):
+    """?limit=&offset= for every list (offset paging; `total` is returned beside the items)."""
+
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
+    offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
+
+
+def parse_query(serializer_class, request) -> dict:
+    """Validate query parameters with a serializer; bad ones are a 400 VALIDATION_ERROR."""
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class ApiDocsView(SpectacularSwaggerView):
+    """Swagger UI from our own static files (static/vendor/swagger-ui), never a CDN."""
+
+    @staticmethod
+    def _swagger_ui_resource(filename):
+        return static(f"vendor/swagger-ui/{filename}")
+
+    @staticmethod
+    def _swagger_ui_favicon():
+        return static("vendor/swagger-ui/favicon-32x32.png")

@@ -204,7 +204,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "taskflow_site.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # 2xx bodies documented inside the envelope, errors as the seed's error body
+    "DEFAULT_SCHEMA_CLASS": "taskflow_site.openapi.EnvelopeAutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttles.UserThrottle"],
     "NUM_PROXIES": CONFIG.trusted_proxies,
     "DEFAULT_THROTTLE_RATES": {"login": "5/min", "run": "10/min", "user": "100/min"},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

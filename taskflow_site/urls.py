@@ -17,3 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("taskflow_site.api_urls")),
 ]
+
+# under /api/ an unknown URL or a malformed id is the JSON error envelope, not an HTML page
+handler404 = "taskflow_site.api.api_not_found"
+handler500 = "taskflow_site.api.api_server_error"

@@ -9,6 +9,16 @@ from accounts.services import token_pair_for
 from tests.factories import AdminFactory, UserFactory
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    """API throttles count in the cache; without this, one test's requests (same user id, same
+    127.0.0.1) would count against the next test's 5 logins/min and 100 requests/min."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def admin_user(db):
     return AdminFactory(username="admin")

@@ -1,0 +1,386 @@
+"""Jobs API (seed), LocalFlow's /api/schedules on the same Job model, and time zones.
+
+Authorization is `Job.objects.visible_to(user)` + get_object_or_404: another user's job is a
+404. Only admins create jobs (and may name the owner); users edit and run their own.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.views import APIView
+
+from accounts.models import User
+from accounts.permissions import IsAdmin
+from accounts.serializers import DeletedOutput
+from accounts.throttles import RunThrottle, UserThrottle
+from jobs import services as job_services
+from jobs.models import Job
+from jobs.schedule import ScheduleError
+from jobs.serializers import (
+    SECRET_MASK,
+    JobInput,
+    JobListOutput,
+    JobListQuery,
+    JobOutput,
+    PreviewInput,
+    PreviewOutput,
+    PreviewQuery,
+    RunTriggeredOutput,
+    ScheduleTaskInput,
+    ScheduleTaskListOutput,
+    ScheduleTaskOutput,
+    TimezoneListOutput,
+    TimezoneOutput,
+    job_task_view,
+    schedule_dict,
+    task_job_fields,
+    task_payload,
+)
+from jobs.timezones import server_timezone, timezone_list
+from runs import services as run_services
+from runs.models import TriggerType
+from taskflow_site.api import PageQuery, envelope, parse_query, validation_details
+
+GRID_KEYS = {"years", "months", "days", "weekdays", "hours", "minutes", "cron_expr"}
+
+
+def _schedule_errors(exc: ScheduleError) -> exceptions.ValidationError:
+    """ScheduleError's fields -> details: schedule fields nested under "schedule"."""
+    details: dict = {}
+    nested: dict = {}
+    for field, messages in exc.errors.items():
+        if field in GRID_KEYS:
+            nested[field] = messages
+        elif field == "schedule":
+            nested.setdefault("non_field_errors", []).extend(messages)
+        else:
+            details[field] = messages
+    if nested:
+        details["schedule"] = nested
+    return exceptions.ValidationError(details)
+
+
+def _save(call, **kwargs) -> Job:
+    """Run a jobs.services write; its validation errors become per-field 400s."""
+    try:
+        return call(**kwargs)
+    except ScheduleError as exc:
+        raise _schedule_errors(exc) from None
+    except DjangoValidationError as exc:
+        details = validation_details(exc)
+        for key in [key for key in details if key.startswith("schedule.")]:
+            nested = details.setdefault("schedule", {})
+            if isinstance(nested, list):  # a message about the schedule as a whole
+                details["schedule"] = nested = {"non_field_errors": nested}
+            nested[key.removeprefix("schedule.")] = details.pop(key)
+        raise exceptions.ValidationError(details) from None
+
+
+def _owner(value: str) -> User:
+    owner = None
+    if value.isdigit() and len(value) < 19:
+        owner = User.objects.filter(pk=int(value)).first()
+    owner = owner or User.objects.filter(username=value).first()
+    if owner is None:
+        raise exceptions.ValidationError({"created_by": ["No such user."]})
+    return owner
+
+
+def _job_fields(request, data: dict, *, job: Job | None) -> dict:
+    """Validated input -> keyword arguments for job_create/job_update (RBAC on the owner)."""
+    fields = dict(data)
+    fields.pop("schedule", None)
+    if "created_by" in fields:
+        if not request.user.is_admin:  # E7: users never choose an owner
+            raise exceptions.ValidationError({"created_by": ["Only admins assign an owner."]})
+        fields["created_by"] = _owner(fields["created_by"])
+    if job is not None and "secret_env_vars" in fields:
+        # the API never returns secret values; "***" means "keep what is stored"
+        old = job.secret_env_vars or {}
+        fields["secret_env_vars"] = {
+            key: old.get(key, "") if value == SECRET_MASK else value
+            for key, value in fields["secret_env_vars"].items()
+        }
+    return fields
+
+
+def _visible_job(request, pk) -> Job:
+    jobs = Job.objects.visible_to(request.user).select_related("created_by", "schedule")
+    return get_object_or_404(jobs, pk=pk)
+
+
+def _job_data(job: Job) -> dict:
+    job = Job.objects.select_related("created_by", "schedule").get(pk=job.pk)
+    return JobOutput(job).data
+
+
+class JobListApi(APIView):
+    @extend_schema(parameters=[JobListQuery], responses=JobListOutput, tags=["jobs"])
+    def get(self, request):
+        query = parse_query(JobListQuery, request)
+        jobs = Job.objects.visible_to(request.user).select_related("created_by", "schedule")
+        if query.get("enabled") is not None:
+            jobs = jobs.filter(enabled=query["enabled"])
+        if query.get("kind"):
+            jobs = jobs.filter(kind=query["kind"])
+        if query.get("search"):
+            jobs = jobs.filter(
+                Q(name__icontains=query["search"]) | Q(description__icontains=query["search"])
+            )
+        if query.get("created_by"):
+            jobs = jobs.filter(created_by__username=query["created_by"])
+        rows = jobs.order_by("name", "id")[query["offset"] : query["offset"] + query["limit"]]
+        return envelope({"jobs": JobOutput(rows, many=True).data, "total": jobs.count()})
+
+    @extend_schema(request=JobInput, responses={201: JobOutput}, tags=["jobs"])
+    def post(self, request):
+        if not request.user.is_admin:
+            raise exceptions.PermissionDenied("Only admins create jobs.")
+        serializer = JobInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = _job_fields(request, serializer.validated_data, job=None)
+        created_by = fields.pop("created_by", request.user)
+        job = _save(
+            job_services.job_create,
+            created_by=created_by,
+            schedule=serializer.validated_data.get("schedule"),
+            **fields,
+        )
+        return envelope(_job_data(job), status.HTTP_201_CREATED)
+
+
+class JobDetailApi(APIView):
+    @extend_schema(responses=JobOutput, tags=["jobs"])
+    def get(self, request, pk):
+        return envelope(JobOutput(_visible_job(request, pk)).data)
+
+    def _update(self, request, pk, *, partial: bool):
+        job = _visible_job(request, pk)
+        serializer = JobInput(data=request.data, partial=partial, context={"job": job})
+        serializer.is_valid(raise_exception=True)
+        fields = _job_fields(request, serializer.validated_data, job=job)
+        if "schedule" in serializer.validated_data:
+            fields["schedule"] = serializer.validated_data["schedule"]
+        job = _save(job_services.job_update, job=job, **fields)
+        return envelope(_job_data(job))
+
+    @extend_schema(request=JobInput, responses=JobOutput, tags=["jobs"])
+    def put(self, request, pk):
+        return self._update(request, pk, partial=False)
+
+    @extend_schema(request=JobInput, responses=JobOutput, tags=["jobs"])
+    def patch(self, request, pk):
+        return self._update(request, pk, partial=True)
+
+    @extend_schema(responses=DeletedOutput, tags=["jobs"])
+    def delete(self, request, pk):
+        job = _visible_job(request, pk)
+        job_services.job_delete(job=job)
+        return envelope({"id": str(pk), "deleted": True})
+
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The same key for the same job returns the run created the first time.",
+)
+
+
+def idempotency_key(request, namespace: str) -> str | None:
+    """The Idempotency-Key header, namespaced so one client's key never finds another's run."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None or key == "":
+        return None
+    if len(key) > 100 or not key.isprintable():
+        raise exceptions.ValidationError({"Idempotency-Key": ["At most 100 printable characters."]})
+    return f"{namespace}:{key}"
+
+
+class JobRunApi(APIView):
+    throttle_classes = [UserThrottle, RunThrottle]
+
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: RunTriggeredOutput, 200: RunTriggeredOutput},
+        tags=["jobs"],
+    )
+    def post(self, request, pk):
+        job = _visible_job(request, pk)
+        run, created = run_services.run_enqueue(
+            job=job,
+            trigger_type=TriggerType.MANUAL,
+            triggered_by=request.user,
+            idempotency_key=idempotency_key(request, f"manual:{request.user.pk}:{job.pk}"),
+        )
+        data = {
+            "runId": run.id,
+            "jobId": job.id,
+            "status": run.status,
+            "triggeredAt": run.created_at,
+        }
+        return envelope(
+            RunTriggeredOutput(data).data,
+            status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class JobEnableApi(APIView):
+    enabled = True
+
+    @extend_schema(request=None, responses=JobOutput, tags=["jobs"])
+    def post(self, request, pk):
+        job = _visible_job(request, pk)
+        job = _save(job_services.job_set_enabled, job=job, enabled=self.enabled)
+        return envelope(_job_data(job))
+
+
+class JobDisableApi(JobEnableApi):
+    enabled = False
+
+
+class JobPreviewApi(APIView):
+    @extend_schema(parameters=[PreviewQuery], responses=PreviewOutput, tags=["jobs"])
+    def get(self, request, pk):
+        job = _visible_job(request, pk)
+        count = parse_query(PreviewQuery, request)["count"]
+        schedule = schedule_dict(getattr(job, "schedule", None))
+        times = []
+        if schedule is not None:
+            times = _save(
+                job_services.job_preview, schedule=schedule, tz_name=job.timezone, count=count
+            )
+        return envelope(PreviewOutput({"timezone": job.timezone, "nextRuns": times}).data)
+
+
+class SchedulePreviewApi(APIView):
+    """Next fire times of a draft schedule (the job editor shows them before saving)."""
+
+    @extend_schema(request=PreviewInput, responses=PreviewOutput, tags=["jobs"])
+    def post(self, request):
+        serializer = PreviewInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        times = _save(
+            job_services.job_preview,
+            schedule=dict(data["schedule"]),
+            tz_name=data["timezone"],
+            count=data["count"],
+        )
+        return envelope(PreviewOutput({"timezone": data["timezone"], "nextRuns": times}).data)
+
+
+# ---- time zones ----
+
+
+class ServerTimezoneApi(APIView):
+    permission_classes = [IsAdmin]  # "view system settings" is admin-only in the seed
+
+    @extend_schema(responses=TimezoneOutput, tags=["settings"])
+    def get(self, request):
+        return envelope(TimezoneOutput(server_timezone()).data)
+
+
+class TimezoneListApi(APIView):
+    @extend_schema(responses=TimezoneListOutput, tags=["settings"])
+    def get(self, request):
+        zones = timezone_list()
+        return envelope({"timezones": zones, "total": len(zones)})
+
+
+# ---- LocalFlow schedules (admin-only: a schedule runs arbitrary commands) ----
+
+
+def _schedule_task_data(job: Job) -> dict:
+    task_type, payload = job_task_view(job)
+    schedule = getattr(job, "schedule", None)
+    return ScheduleTaskOutput(
+        {
+            "id": job.id,
+            "name": job.name,
+            "cron_expr": schedule.cron_expr if schedule is not None else "",
+            "task_type": task_type,
+            "payload": payload,
+            "enabled": job.enabled,
+            "timezone": job.timezone,
+            "priority": job.priority,
+            "nextRun": job.next_run_at,
+            "lastRun": job.last_run_at,
+            "createdAt": job.created_at,
+        }
+    ).data
+
+
+def _schedule_task_fields(data: dict) -> dict:
+    payload = task_payload(data["task_type"], data["payload"])
+    fields = task_job_fields(data["task_type"], payload)
+    fields["name"] = data["name"]
+    for key in ("enabled", "timezone", "priority"):
+        if key in data:
+            fields[key] = data[key]
+    return fields
+
+
+class ScheduleTaskListApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(parameters=[PageQuery], responses=ScheduleTaskListOutput, tags=["localflow"])
+    def get(self, request):
+        page = parse_query(PageQuery, request)
+        jobs = Job.objects.select_related("schedule").order_by("name", "id")
+        rows = jobs[page["offset"] : page["offset"] + page["limit"]]
+        return envelope(
+            {"schedules": [_schedule_task_data(job) for job in rows], "total": jobs.count()}
+        )
+
+    @extend_schema(
+        request=ScheduleTaskInput, responses={201: ScheduleTaskOutput}, tags=["localflow"]
+    )
+    def post(self, request):
+        serializer = ScheduleTaskInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = _schedule_task_fields(serializer.validated_data)
+        job = _save(
+            job_services.job_create,
+            created_by=request.user,
+            schedule={"cron_expr": serializer.validated_data["cron_expr"]},
+            **fields,
+        )
+        job = Job.objects.select_related("schedule").get(pk=job.pk)
+        return envelope(_schedule_task_data(job), status.HTTP_201_CREATED)
+
+
+class ScheduleTaskDetailApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(responses=ScheduleTaskOutput, tags=["localflow"])
+    def get(self, request, pk):
+        return envelope(_schedule_task_data(_visible_job(request, pk)))
+
+    @extend_schema(request=ScheduleTaskInput, responses=ScheduleTaskOutput, tags=["localflow"])
+    def put(self, request, pk):
+        job = _visible_job(request, pk)
+        serializer = ScheduleTaskInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = _schedule_task_fields(serializer.validated_data)
+        job = _save(
+            job_services.job_update,
+            job=job,
+            schedule={"cron_expr": serializer.validated_data["cron_expr"]},
+            **fields,
+        )
+        job = Job.objects.select_related("schedule").get(pk=job.pk)
+        return envelope(_schedule_task_data(job))
+
+    @extend_schema(responses=DeletedOutput, tags=["localflow"])
+    def delete(self, request, pk):
+        job = _visible_job(request, pk)
+        job_services.job_delete(job=job)
+        return envelope({"id": str(pk), "deleted": True})

@@ -1,0 +1,41 @@
+"""Thin views over metrics.services: job trends, one run's samples, dashboard KPIs."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework.views import APIView
+
+from jobs.models import Job
+from metrics import services
+from metrics.serializers import (
+    DashboardStatsOutput,
+    JobMetricsOutput,
+    MetricsRangeQuery,
+    RunMetricsOutput,
+)
+from runs.models import Run
+from taskflow_site.api import envelope, parse_query
+
+RANGE_DAYS = {"7d": 7, "30d": 30, "90d": 90}
+
+
+class JobMetricsApi(APIView):
+    @extend_schema(parameters=[MetricsRangeQuery], responses=JobMetricsOutput, tags=["metrics"])
+    def get(self, request, pk):
+        job = get_object_or_404(Job.objects.visible_to(request.user), pk=pk)
+        range_days = RANGE_DAYS[parse_query(MetricsRangeQuery, request)["range"]]
+        return envelope(services.job_metrics(job=job, range_days=range_days))
+
+
+class RunMetricsApi(APIView):
+    @extend_schema(responses=RunMetricsOutput, tags=["metrics"])
+    def get(self, request, pk):
+        run = get_object_or_404(Run.objects.visible_to(request.user), pk=pk)
+        return envelope(services.run_metrics(run=run))
+
+
+class DashboardStatsApi(APIView):
+    @extend_schema(responses=DashboardStatsOutput, tags=["metrics"])
+    def get(self, request):
+        return envelope(services.dashboard_stats(user=request.user))

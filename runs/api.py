@@ -1,0 +1,238 @@
+"""Runs API (list, get, cancel, re-run, logs, download) and LocalFlow's /api/tasks.
+
+Authorization is `Run.objects.visible_to(user)` + get_object_or_404 (another user's run is a
+404). LocalFlow tasks are admin-only: a task is arbitrary command execution.
+"""
+
+from __future__ import annotations
+
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import renderers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.views import APIView
+
+from accounts.permissions import IsAdmin
+from accounts.throttles import RunThrottle, UserThrottle
+from jobs.models import JobKind
+from jobs.serializers import task_job_fields, task_payload
+from runs import services as run_services
+from runs.models import Run
+from runs.serializers import (
+    TASK_STATUS,
+    LogPageOutput,
+    LogQuery,
+    RunListOutput,
+    RunListQuery,
+    RunOutput,
+    TaskInput,
+    TaskOutput,
+)
+from taskflow_site.api import envelope, parse_query
+
+
+def _visible_run(request, pk) -> Run:
+    runs = Run.objects.visible_to(request.user).select_related("job", "triggered_by")
+    return get_object_or_404(runs, pk=pk)
+
+
+class RunListApi(APIView):
+    @extend_schema(parameters=[RunListQuery], responses=RunListOutput, tags=["runs"])
+    def get(self, request):
+        query = parse_query(RunListQuery, request)
+        runs = Run.objects.visible_to(request.user)
+        if query.get("job"):
+            runs = runs.filter(job_id=query["job"])
+        if query.get("status"):
+            runs = runs.filter(status__in=query["status"])
+        if query.get("trigger_type"):
+            runs = runs.filter(trigger_type=query["trigger_type"])
+        if query.get("from"):
+            runs = runs.filter(created_at__gte=query["from"])
+        if query.get("to"):
+            runs = runs.filter(created_at__lt=query["to"])
+        page = runs.select_related("job", "triggered_by").order_by("-created_at", "-id")
+        rows = page[query["offset"] : query["offset"] + query["limit"]]
+        return envelope(
+            {
+                "runs": RunOutput(rows, many=True).data,
+                "total": runs.count(),
+                "limit": query["limit"],
+                "offset": query["offset"],
+            }
+        )
+
+
+class RunDetailApi(APIView):
+    @extend_schema(responses=RunOutput, tags=["runs"])
+    def get(self, request, pk):
+        return envelope(RunOutput(_visible_run(request, pk)).data)
+
+
+class RunCancelApi(APIView):
+    @extend_schema(request=None, responses=RunOutput, tags=["runs"])
+    def post(self, request, pk):
+        run = _visible_run(request, pk)
+        run = run_services.run_cancel(run=run, by=request.user)  # idempotent
+        return envelope(RunOutput(_visible_run(request, run.pk)).data)
+
+
+class RunRerunApi(APIView):
+    throttle_classes = [UserThrottle, RunThrottle]
+
+    @extend_schema(request=None, responses={201: RunOutput}, tags=["runs"])
+    def post(self, request, pk):
+        run = _visible_run(request, pk)
+        if run.job_id is None:
+            raise ValidationError({"non_field_errors": ["A LocalFlow task has no job to re-run."]})
+        new_run, created = run_services.run_rerun(run=run, by=request.user)
+        return envelope(
+            RunOutput(_visible_run(request, new_run.pk)).data,
+            status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class RunLogsApi(APIView):
+    @extend_schema(parameters=[LogQuery], responses=LogPageOutput, tags=["runs"])
+    def get(self, request, pk):
+        run = _visible_run(request, pk)
+        query = parse_query(LogQuery, request)
+        # one line more than asked tells whether another page exists
+        lines = run_services.run_log_lines(run=run, after=query["after"], limit=query["limit"] + 1)
+        has_more = len(lines) > query["limit"]
+        lines = lines[: query["limit"]]
+        data = {
+            "runId": run.id,
+            "lines": lines,
+            "nextAfter": lines[-1].number if lines else query["after"],
+            "hasMore": has_more,
+            "runStatus": run.status,
+        }
+        return envelope(LogPageOutput(data).data)
+
+
+class PlainTextRenderer(renderers.BaseRenderer):
+    media_type = "text/plain"
+    format = "txt"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else str(data).encode()
+
+
+class RunLogDownloadApi(APIView):
+    # JSON stays first so errors (404, 401) are still the JSON envelope
+    renderer_classes = [renderers.JSONRenderer, PlainTextRenderer]
+
+    @extend_schema(
+        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR)}, tags=["runs"]
+    )
+    def get(self, request, pk):
+        run = _visible_run(request, pk)
+        response = StreamingHttpResponse(
+            run_services.run_log_text(run=run), content_type="text/plain; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="run-{run.id}.log"'
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+# ---- LocalFlow tasks ----
+
+
+def task_spec(task_type: str, payload: dict) -> dict:
+    """A validated LocalFlow payload as a Run.spec (shell -> kind "command", argv, no shell)."""
+    fields = task_job_fields(task_type, payload)
+    timeout = payload.get("timeout") or 3600
+    if fields["kind"] == JobKind.COMMAND:
+        return {
+            "kind": "command",
+            "argv": fields["command"],
+            "working_dir": fields.get("working_dir", "/tmp"),  # noqa: S108 (seed default)
+            "env": {},
+            "secret_env": {},
+            "timeout_seconds": timeout,
+        }
+    return {
+        "kind": "http",
+        "method": fields["http_method"],
+        "url": fields["http_url"],
+        "headers": fields["http_headers"],
+        "body": fields["http_body"],
+        "timeout_seconds": timeout,
+    }
+
+
+def task_view(run: Run) -> dict:
+    spec = run.spec or {}
+    if spec.get("kind") == "command":
+        argv = list(spec.get("argv") or [])
+        task_type = "shell"
+        payload = {
+            "command": argv[0] if argv else "",
+            "args": argv[1:],
+            "timeout": spec.get("timeout_seconds"),
+        }
+    else:
+        task_type = spec.get("kind", "http")
+        payload = {
+            "url": spec.get("url"),
+            "method": spec.get("method"),
+            "headers": spec.get("headers") or {},
+            "body": spec.get("body"),
+            "timeout": spec.get("timeout_seconds"),
+        }
+    key = run.idempotency_key
+    return TaskOutput(
+        {
+            "id": run.id,
+            "type": task_type,
+            "payload": payload,
+            "priority": run.priority,
+            "idempotency_key": key.split(":", 1)[1] if key and key.startswith("task:") else key,
+            "status": TASK_STATUS.get(run.status, run.status),
+            "runStatus": run.status,
+            "attempts": run.attempt,
+            "exitCode": run.exit_code,
+            "error": run.error_message or None,
+            "createdAt": run.created_at,
+            "startedAt": run.started_at,
+            "finishedAt": run.finished_at,
+            "duration": run.duration_ms,
+        }
+    ).data
+
+
+class TaskCreateApi(APIView):
+    permission_classes = [IsAdmin]
+    throttle_classes = [UserThrottle, RunThrottle]
+
+    @extend_schema(
+        request=TaskInput, responses={201: TaskOutput, 200: TaskOutput}, tags=["localflow"]
+    )
+    def post(self, request):
+        serializer = TaskInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        payload = task_payload(data["type"], data["payload"])
+        key = data.get("idempotency_key") or None
+        try:
+            run, created = run_services.run_enqueue_task(
+                spec=task_spec(data["type"], payload),
+                priority=data["priority"],
+                idempotency_key=f"task:{key}" if key else None,  # never collides with job runs
+                triggered_by=request.user,
+            )
+        except run_services.SpecError as exc:
+            raise ValidationError({"payload": [str(exc)]}) from None
+        return envelope(task_view(run), status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class TaskDetailApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(responses=TaskOutput, tags=["localflow"])
+    def get(self, request, pk):
+        return envelope(task_view(get_object_or_404(Run, pk=pk, job__isnull=True)))

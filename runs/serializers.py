@@ -1,0 +1,137 @@
+"""Run, log and LocalFlow task serializers (input and output kept apart)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from runs.models import RunStatus, TriggerType
+
+
+class RunListQuery(serializers.Serializer):
+    job = serializers.UUIDField(required=False)
+    status = serializers.CharField(
+        max_length=200, required=False, help_text="One status or several, comma-separated."
+    )
+    trigger_type = serializers.ChoiceField(choices=TriggerType.choices, required=False)
+    # `from` is a Python keyword: a class body's namespace is a plain dict, so set it there
+    locals()["from"] = serializers.DateTimeField(required=False, help_text="Created at or after.")
+    to = serializers.DateTimeField(required=False, help_text="Created before.")
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
+    offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
+
+    def validate_status(self, value):
+        statuses = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [part for part in statuses if part not in RunStatus.values]
+        if unknown or not statuses:
+            raise serializers.ValidationError(
+                f"Unknown status; use one of {', '.join(RunStatus.values)}."
+            )
+        return statuses
+
+    def validate(self, attrs):
+        if attrs.get("from") and attrs.get("to") and attrs["from"] > attrs["to"]:
+            raise serializers.ValidationError({"to": ["Must not be before `from`."]})
+        return attrs
+
+
+class RunOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    jobId = serializers.UUIDField(source="job_id", allow_null=True)
+    jobName = serializers.CharField(source="job.name", allow_null=True, default=None)
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    triggerType = serializers.ChoiceField(source="trigger_type", choices=TriggerType.choices)
+    triggeredBy = serializers.CharField(
+        source="triggered_by.username", allow_null=True, default=None
+    )
+    kind = serializers.SerializerMethodField()
+    attempt = serializers.IntegerField()
+    parentId = serializers.UUIDField(source="parent_id", allow_null=True)
+    priority = serializers.IntegerField()
+    exitCode = serializers.IntegerField(source="exit_code", allow_null=True)
+    errorMessage = serializers.CharField(source="error_message")
+    scheduledFor = serializers.DateTimeField(source="scheduled_for", allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
+    duration = serializers.IntegerField(
+        source="duration_ms", allow_null=True, help_text="Milliseconds."
+    )
+    cancelRequestedAt = serializers.DateTimeField(source="cancel_requested_at", allow_null=True)
+    logLines = serializers.IntegerField(source="log_lines")
+    logBytes = serializers.IntegerField(source="log_bytes")
+    logDroppedBytes = serializers.IntegerField(source="log_dropped_bytes")
+    cpuPercentAvg = serializers.FloatField(source="cpu_percent_avg", allow_null=True)
+    cpuPercentMax = serializers.FloatField(source="cpu_percent_max", allow_null=True)
+    memoryBytesAvg = serializers.IntegerField(source="memory_bytes_avg", allow_null=True)
+    memoryBytesMax = serializers.IntegerField(source="memory_bytes_max", allow_null=True)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_kind(self, run):
+        return (run.spec or {}).get("kind")
+
+
+class RunListOutput(serializers.Serializer):
+    runs = RunOutput(many=True)
+    total = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+
+
+class LogQuery(serializers.Serializer):
+    after = serializers.IntegerField(min_value=0, max_value=2**31, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=10_000, default=1000)
+
+
+class LogLineOutput(serializers.Serializer):
+    lineNumber = serializers.IntegerField(source="number")
+    stream = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    content = serializers.CharField()
+
+
+class LogPageOutput(serializers.Serializer):
+    runId = serializers.UUIDField()
+    lines = LogLineOutput(many=True)
+    nextAfter = serializers.IntegerField(help_text="Pass as ?after= for the next page.")
+    hasMore = serializers.BooleanField()
+    runStatus = serializers.CharField()
+
+
+# ---- LocalFlow tasks ----
+
+
+class TaskInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["shell", "http"])
+    payload = serializers.DictField()
+    priority = serializers.IntegerField(min_value=-1000, max_value=1000, default=0)
+    idempotency_key = serializers.CharField(max_length=150, required=False, allow_blank=True)
+
+
+# LocalFlow's task states, from ours
+TASK_STATUS = {
+    RunStatus.PENDING: "queued",
+    RunStatus.RUNNING: "running",
+    RunStatus.SUCCESS: "succeeded",
+    RunStatus.FAILURE: "failed",
+    RunStatus.TIMEOUT: "failed",
+    RunStatus.CANCELLED: "cancelled",
+    RunStatus.SKIPPED: "skipped",
+}
+
+
+class TaskOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    type = serializers.CharField()
+    payload = serializers.DictField()
+    priority = serializers.IntegerField()
+    idempotency_key = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=sorted(set(TASK_STATUS.values())))
+    runStatus = serializers.ChoiceField(choices=RunStatus.choices)
+    attempts = serializers.IntegerField()
+    exitCode = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    startedAt = serializers.DateTimeField(allow_null=True)
+    finishedAt = serializers.DateTimeField(allow_null=True)
+    duration = serializers.IntegerField(allow_null=True)
