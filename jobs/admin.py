@@ -11,6 +11,7 @@ import re
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -94,6 +95,12 @@ class JobForm(forms.ModelForm):
     """Edits a job; the grid's choices travel in one hidden JSON field filled by the page."""
 
     schedule = forms.CharField(widget=forms.HiddenInput, required=False)
+    has_schedule = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Run on a schedule",
+        help_text="Off: the job runs only when started by hand or through the API.",
+    )
     cron_expr = forms.CharField(
         required=False,
         max_length=200,
@@ -159,6 +166,8 @@ class JobForm(forms.ModelForm):
         schedule = getattr(job, "schedule", None) if job.pk and not job._state.adding else None
         grid = {key: getattr(schedule, key, None) or [] for key in SCHEDULE_FIELDS}
         self.initial.setdefault("schedule", json.dumps(grid))
+        if job.pk and not job._state.adding:
+            self.initial.setdefault("has_schedule", schedule is not None)
         self.initial.setdefault("cron_expr", getattr(schedule, "cron_expr", "") or "")
         self.initial.setdefault(
             "env_text", "\n".join(f"{k}={v}" for k, v in (job.env_vars or {}).items())
@@ -222,7 +231,7 @@ class JobForm(forms.ModelForm):
         return headers
 
     def clean_webhooks_text(self) -> list[str]:
-        validator = forms.URLField()
+        validator = forms.URLField(assume_scheme="https")
         return [validator.clean(url) for url in _lines(self.cleaned_data.get("webhooks_text", ""))]
 
     def clean_exit_codes_text(self) -> list[int]:
@@ -246,7 +255,7 @@ class JobForm(forms.ModelForm):
 
         grid = data.get("schedule")
         zone = data.get("timezone")
-        if grid is not None and zone:
+        if grid is not None and zone and data.get("has_schedule"):
             try:
                 schedule_validate({**grid, "cron_expr": data.get("cron_expr", "")}, zone)
             except ScheduleError as exc:
@@ -273,29 +282,32 @@ class JobForm(forms.ModelForm):
             webhook_urls=data.get("webhooks_text") or [],
             retry_exit_codes=data.get("exit_codes_text") or [],
         )
-        schedule = {**data["schedule"], "cron_expr": (data.get("cron_expr") or "").strip()}
+        schedule = None
+        if data.get("has_schedule"):
+            schedule = {**data["schedule"], "cron_expr": (data.get("cron_expr") or "").strip()}
         user = self.request.user
         owner = data.get("created_by") if "created_by" in self.fields else None
+        from jobs.schedule import ScheduleError
+
         try:
             if self.instance._state.adding:
-                self.saved_job = job_create(created_by=owner or user, schedule=schedule, **fields)
+                job = job_create(created_by=owner or user, schedule=schedule, **fields)
             else:
-                if owner is not None:
-                    fields["created_by"] = owner
-                self.saved_job = job_update(job=self.instance, schedule=schedule, **fields)
+                job = job_update(job=self.instance, schedule=schedule, **fields)
+                if owner is not None and owner.pk != job.created_by_id:
+                    # job_update does not take created_by (H3's EDITABLE_FIELDS); an admin's
+                    # change of owner is a single-column update of its own
+                    Job.objects.filter(pk=job.pk).update(created_by=owner)
+                    job.created_by = owner
         except ValidationError as exc:
             if hasattr(exc, "error_dict"):
                 self._add_service_errors(dict(exc.message_dict))
             else:
                 self.add_error(None, exc)
-        except Exception as exc:
-            from jobs.schedule import ScheduleError
-
-            if not isinstance(exc, ScheduleError):
-                raise
+        except ScheduleError as exc:
             self._add_service_errors(schedule_error_dict(exc))
         else:
-            self.instance = self.saved_job
+            self.saved_job = self.instance = job
 
     def _add_service_errors(self, errors: dict[str, list[str]]) -> None:
         aliases = {
@@ -307,6 +319,7 @@ class JobForm(forms.ModelForm):
             "retry_exit_codes": "exit_codes_text",
         }
         for key, msgs in errors.items():
+            key = key.removeprefix("schedule.")  # job_create's keys for schedule fields
             if key in SCHEDULE_FIELDS or key == "schedule":
                 self.schedule_errors.setdefault(key, []).extend(msgs)
                 self.add_error("schedule", ValidationError(msgs))
@@ -347,6 +360,7 @@ def schedule_summary(job: Job) -> str:
 @admin.register(Job)
 class JobAdmin(RoleScopedAdmin):
     form = JobForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     user_can_change = True
     change_form_template = "admin/jobs/job/change_form.html"
     list_display = ["name", "kind", "enabled", "schedule_text", "next_run", "last_run", "owner"]
@@ -382,7 +396,10 @@ class JobAdmin(RoleScopedAdmin):
                     ]
                 },
             ),
-            ("Schedule", {"fields": ["timezone", "cron_expr", "next_run", "last_run"]}),
+            (
+                "Schedule",
+                {"fields": ["has_schedule", "timezone", "cron_expr", "next_run", "last_run"]},
+            ),
             (
                 "Retries",
                 {
@@ -471,9 +488,8 @@ class JobAdmin(RoleScopedAdmin):
             self._enqueue(request, job)
 
     def _enqueue(self, request, job):
-        from runs.services import run_enqueue
-
         from runs.models import RunStatus, TriggerType
+        from runs.services import run_enqueue
 
         run, created = run_enqueue(
             job=job, trigger_type=TriggerType.MANUAL, triggered_by=request.user
