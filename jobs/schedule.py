@@ -1,0 +1,392 @@
+"""Pure schedule math (no Django): validate a grid or 5-field cron schedule and list its fire
+times in the job's IANA zone, as UTC instants, with Debian cron's DST rules.
+
+How the grid is evaluated: matching local dates are walked in order (years x months x days,
+filtered by weekday), then the selected hours, then the selected minutes. On a date whose UTC
+offset never changes, local order is UTC order, so instants are produced lazily and early ones
+pruned per hour. On a date with a DST transition, the whole date is materialised and sorted:
+a grid with both hours and minutes restricted is "fixed-time" (like a cron job whose minute and
+hour fields do not start with `*`): a slot in the spring-forward gap fires at the first real
+minute after the jump, a slot in the repeated hour fires once (the first time). Otherwise every
+real instant that matches fires (both passes of a repeated hour, none in the gap).
+
+Cron expressions are evaluated by cronsim (which follows Debian cron), wrapped so that every
+result is strictly after the previous one and wildcard jobs never fire at a non-existent time.
+Weekday 7 = Sunday is accepted in cron expressions (as Debian cron does); the grid's weekdays
+are 0-6 with 0 = Sunday (the seed's format) and 7 is rejected there.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import islice
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim, CronSimError
+
+from jobs.timezones import timezone_valid
+
+GRID_FIELDS = ("years", "months", "days", "weekdays", "hours", "minutes")
+SCHEDULE_KEYS = (*GRID_FIELDS, "cron_expr")
+GRID_RANGES = {
+    "years": (1970, 9999),
+    "months": (1, 12),
+    "days": (1, 31),
+    "weekdays": (0, 6),
+    "hours": (0, 23),
+    "minutes": (0, 59),
+}
+GRID_LABELS = {
+    "years": "Year",
+    "months": "Month",
+    "days": "Day",
+    "weekdays": "Weekday",
+    "hours": "Hour",
+    "minutes": "Minute",
+}
+MAX_YEARS_LISTED = 200
+HORIZON_YEARS = 50  # like cronsim: a schedule with no match within 50 years never fires
+CRON_FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+CRON_FIELD_HELP = ("0-59", "0-23", "1-31", "1-12 or JAN-DEC", "0-7 or SUN-SAT (0 and 7 = Sunday)")
+CRON_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+MONTH_NAMES = calendar.month_name
+
+
+class ScheduleError(ValueError):
+    """Invalid schedule or zone; `errors` maps a field name to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items()))
+
+
+# ---- time zones ------------------------------------------------------------------------------
+
+
+def zone_get(tz_name: str) -> ZoneInfo:
+    """The ZoneInfo for an IANA name, or ScheduleError({"timezone": ...})."""
+    if not isinstance(tz_name, str) or not tz_name.strip():
+        raise ScheduleError({"timezone": ["A time zone is required (an IANA name like UTC)."]})
+    unknown = ScheduleError(
+        {"timezone": [f"Unknown time zone {tz_name!r}: use an IANA name like Europe/Berlin."]}
+    )
+    if not timezone_valid(tz_name):
+        raise unknown
+    try:
+        return ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise unknown from None
+
+
+def _zone(tz: ZoneInfo | str) -> ZoneInfo:
+    return tz if isinstance(tz, ZoneInfo) else zone_get(tz)
+
+
+def _is_imaginary(naive: datetime, tz: ZoneInfo) -> bool:
+    """True when the wall time does not exist in tz (inside a spring-forward gap)."""
+    aware = naive.replace(tzinfo=tz, fold=0)
+    return aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive
+
+
+def _to_utc(naive: datetime, tz: ZoneInfo, fold: int = 0) -> datetime:
+    return naive.replace(tzinfo=tz, fold=fold).astimezone(UTC)
+
+
+def _after_gap(naive: datetime, tz: ZoneInfo) -> datetime:
+    """The first real whole minute at or after an imaginary wall time (cron's gap rule)."""
+    probe = naive
+    for _ in range(3 * 24 * 60):  # gaps are at most a day (Samoa 2011)
+        probe += timedelta(minutes=1)
+        if not _is_imaginary(probe, tz):
+            return probe
+    return probe
+
+
+# ---- validation ------------------------------------------------------------------------------
+
+
+def _clean_grid_field(name: str, value) -> tuple[list[int] | None, list[str]]:
+    if value is None:
+        return None, []
+    if not isinstance(value, list | tuple):
+        return None, ["Must be a list of whole numbers, or null for any."]
+    low, high = GRID_RANGES[name]
+    label = GRID_LABELS[name]
+    errors: list[str] = []
+    cleaned: set[int] = set()
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int):
+            errors.append(f"{item!r} is not a whole number.")
+        elif not low <= item <= high:
+            hint = " (0 = Sunday; Sunday is 0, not 7)" if name == "weekdays" else ""
+            errors.append(f"{label} {item} is out of range {low}-{high}{hint}.")
+        else:
+            cleaned.add(item)
+    if name == "years" and len(cleaned) > MAX_YEARS_LISTED:
+        errors.append(f"List at most {MAX_YEARS_LISTED} years.")
+    if errors:
+        return None, errors
+    return (sorted(cleaned) or None), []
+
+
+def cron_normalize(expr: str) -> str:
+    """Collapse whitespace and upper-case names; macros (@daily...) are kept lower-case."""
+    text = " ".join(expr.split())
+    return text.lower() if text.startswith("@") else text.upper()
+
+
+def cron_fields(expr: str) -> str:
+    """The 5-field form of a (normalized) expression: macros expanded."""
+    return CRON_MACROS.get(expr, expr)
+
+
+def _cron_errors(expr: str) -> list[str]:
+    if expr.startswith("@"):
+        if expr in CRON_MACROS:
+            return []
+        return [f"Unknown macro {expr!r}; known: {', '.join(CRON_MACROS)}."]
+    parts = expr.split()
+    if len(parts) != 5:
+        return [
+            "A cron expression has 5 fields (minute hour day-of-month month day-of-week); "
+            f"got {len(parts)}."
+        ]
+    errors = []
+    probe_at = datetime(2000, 1, 1)
+    for index, part in enumerate(parts):
+        alone = ["*"] * 5
+        alone[index] = part
+        try:
+            CronSim(" ".join(alone), probe_at)
+        except (CronSimError, ValueError, IndexError):
+            errors.append(
+                f"Bad {CRON_FIELD_NAMES[index]} field {part!r} "
+                f"(allowed {CRON_FIELD_HELP[index]}, lists, ranges, steps, *)."
+            )
+    if errors:
+        return errors
+    try:
+        CronSim(expr, probe_at)
+    except (CronSimError, ValueError, IndexError):
+        return ["This expression never fires: no selected month has the selected day."]
+    return []
+
+
+def _impossible_dates(months: list[int] | None, days: list[int] | None) -> bool:
+    if not days:
+        return False
+    longest = max(calendar.monthrange(2000, month)[1] for month in (months or range(1, 13)))
+    return min(days) > longest
+
+
+def schedule_validate(data: dict, tz_name: str, *, now: datetime | None = None) -> dict:
+    """Clean a schedule dict (grid fields and/or cron_expr) for a zone, or raise ScheduleError.
+
+    Returns every key of SCHEDULE_KEYS: grid fields as sorted de-duplicated lists or None (any),
+    cron_expr as a normalized string ("" when the grid is used). A schedule that can never fire
+    (February 30, only past years) is an error, as is an unknown zone.
+    """
+    errors: dict[str, list[str]] = {}
+    if not isinstance(data, dict):
+        raise ScheduleError({"schedule": ["Must be an object with grid fields or cron_expr."]})
+    for key in data:
+        if key not in SCHEDULE_KEYS:
+            errors[str(key)] = ["Unknown schedule field."]
+    tz = None
+    try:
+        tz = zone_get(tz_name)
+    except ScheduleError as exc:
+        errors.update(exc.errors)
+
+    cleaned: dict = {}
+    for name in GRID_FIELDS:
+        value, messages = _clean_grid_field(name, data.get(name))
+        cleaned[name] = value
+        if messages:
+            errors[name] = messages
+
+    raw_cron = data.get("cron_expr") or ""
+    if not isinstance(raw_cron, str):
+        errors["cron_expr"] = ["Must be a string."]
+        raw_cron = ""
+    cron_expr = cron_normalize(raw_cron)
+    cleaned["cron_expr"] = cron_expr
+    if cron_expr:
+        grid_given = [name for name in GRID_FIELDS if data.get(name)]
+        if grid_given:
+            errors["cron_expr"] = [
+                "Give either a cron expression or the grid fields "
+                f"({', '.join(grid_given)}), not both."
+            ]
+        else:
+            messages = _cron_errors(cron_expr)
+            if messages:
+                errors["cron_expr"] = messages
+    elif (
+        "days" not in errors
+        and "months" not in errors
+        and _impossible_dates(cleaned["months"], cleaned["days"])
+    ):
+        months = ", ".join(MONTH_NAMES[m] for m in cleaned["months"] or range(1, 13))
+        errors["days"] = [f"None of the selected days occurs in {months}."]
+
+    if errors:
+        raise ScheduleError(errors)
+    now = now or datetime.now(UTC)
+    if schedule_next(cleaned, tz, now) is None:
+        if cleaned["years"] and max(cleaned["years"]) < now.astimezone(tz).year:
+            raise ScheduleError({"years": ["Every selected year is in the past."]})
+        field = "cron_expr" if cron_expr else "schedule"
+        raise ScheduleError({field: ["This schedule never fires again."]})
+    return cleaned
+
+
+# ---- evaluation ------------------------------------------------------------------------------
+
+
+def is_fixed_time(schedule: dict) -> bool:
+    """Debian cron's "fixed-time job": neither minute nor hour is a wildcard."""
+    cron_expr = schedule.get("cron_expr") or ""
+    if cron_expr:
+        minute, hour = cron_fields(cron_expr).split()[:2]
+        return not minute.startswith("*") and not hour.startswith("*")
+    return bool(schedule.get("hours")) and bool(schedule.get("minutes"))
+
+
+def _grid_dates(schedule: dict, start: date) -> Iterator[date]:
+    years = schedule.get("years") or range(start.year, start.year + HORIZON_YEARS + 1)
+    months = schedule.get("months") or range(1, 13)
+    days = schedule.get("days")
+    weekdays = schedule.get("weekdays")
+    for year in years:
+        if year < start.year:
+            continue
+        for month in months:
+            if (year, month) < (start.year, start.month):
+                continue
+            month_length = calendar.monthrange(year, month)[1]
+            for day in days or range(1, month_length + 1):
+                if day > month_length:
+                    break
+                current = date(year, month, day)
+                if current < start:
+                    continue
+                # Python's Monday=0..Sunday=6 -> the seed's Sunday=0..Saturday=6
+                if weekdays and (current.weekday() + 1) % 7 not in weekdays:
+                    continue
+                yield current
+
+
+def _steady_offset(tz: ZoneInfo, day: date) -> timedelta | None:
+    """The date's UTC offset if it is the same all day (no transition), else None."""
+    start = datetime.combine(day, time())
+    offset = tz.utcoffset(start)
+    for hour in range(25):
+        probe = start + timedelta(hours=hour)
+        if tz.utcoffset(probe) != offset or tz.utcoffset(probe.replace(fold=1)) != offset:
+            return None
+    return offset
+
+
+def _grid_day(
+    schedule: dict, tz: ZoneInfo, day: date, fixed: bool, after: datetime
+) -> Iterator[datetime]:
+    hours = schedule.get("hours") or range(24)
+    minutes = schedule.get("minutes") or range(60)
+    midnight = datetime.combine(day, time())
+    offset = _steady_offset(tz, day)
+    if offset is not None:
+        base = midnight - offset  # naive UTC of local midnight
+        for hour in hours:
+            if (base + timedelta(hours=hour, minutes=59)).replace(tzinfo=UTC) <= after:
+                continue
+            for minute in minutes:
+                instant = (base + timedelta(hours=hour, minutes=minute)).replace(tzinfo=UTC)
+                if instant > after:
+                    yield instant
+        return
+    found: set[datetime] = set()
+    for hour in hours:
+        for minute in minutes:
+            naive = midnight + timedelta(hours=hour, minutes=minute)
+            if _is_imaginary(naive, tz):
+                if fixed:
+                    found.add(_to_utc(_after_gap(naive, tz), tz))
+                continue
+            found.add(_to_utc(naive, tz, fold=0))
+            if not fixed:
+                found.add(_to_utc(naive, tz, fold=1))  # same instant unless ambiguous
+    yield from sorted(instant for instant in found if instant > after)
+
+
+def _grid_iter(schedule: dict, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
+    fixed = is_fixed_time(schedule)
+    # one date back: a slot of yesterday's local date can be shifted past `after` by a gap
+    start = after.astimezone(tz).date() - timedelta(days=1)
+    last = after
+    for day in _grid_dates(schedule, start):
+        for instant in _grid_day(schedule, tz, day, fixed, last):
+            yield instant
+            last = instant
+
+
+def _cron_iter(schedule: dict, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
+    expr = cron_fields(schedule["cron_expr"])
+    fixed = is_fixed_time(schedule)
+    last = after
+    for local in CronSim(expr, after.astimezone(tz)):
+        if not fixed and _is_imaginary(local.replace(tzinfo=None), tz):
+            continue  # a wildcard job fires only at wall times that exist
+        instant = local.astimezone(UTC)
+        if instant > last:  # fall-back: cronsim's naive walk can revisit an earlier instant
+            yield instant
+            last = instant
+
+
+def schedule_iter(schedule: dict, tz: ZoneInfo | str, after: datetime) -> Iterator[datetime]:
+    """Fire times strictly after `after` (aware), ascending, as UTC datetimes."""
+    if after.tzinfo is None:
+        raise ValueError("`after` must be an aware datetime")
+    zone = _zone(tz)
+    after = after.astimezone(UTC)
+    if schedule.get("cron_expr"):
+        return _cron_iter(schedule, zone, after)
+    return _grid_iter(schedule, zone, after)
+
+
+def schedule_next(schedule: dict, tz: ZoneInfo | str, after: datetime) -> datetime | None:
+    """The first fire time strictly after `after`, in UTC; None if it never fires again."""
+    return next(iter(schedule_iter(schedule, tz, after)), None)
+
+
+def schedule_preview(
+    schedule: dict, tz: ZoneInfo | str, after: datetime, count: int = 5
+) -> list[datetime]:
+    return list(islice(schedule_iter(schedule, tz, after), count))
+
+
+def grid_matches(schedule: dict, local: datetime) -> bool:
+    """Does a local wall time match the grid (all fields ANDed, empty = any)? The seed's rule."""
+    values = {
+        "years": local.year,
+        "months": local.month,
+        "days": local.day,
+        "weekdays": (local.weekday() + 1) % 7,
+        "hours": local.hour,
+        "minutes": local.minute,
+    }
+    return all(not schedule.get(name) or values[name] in schedule[name] for name in GRID_FIELDS)
+
+
+def empty_schedule() -> dict:
+    return dict.fromkeys(GRID_FIELDS) | {"cron_expr": ""}

@@ -1,0 +1,472 @@
+"""Job workflows: create/update/enable/delete with validation and an always-consistent
+`next_run_at`, schedule previews, and the minute tick that turns due slots into runs.
+
+Validation: when only the schedule (or zone) is wrong, job_create/job_update raise
+jobs.schedule.ScheduleError (keys: grid fields, "cron_expr", "schedule", "timezone"); when a job
+field is wrong they raise django's ValidationError with a field -> messages dict, in which
+schedule problems appear as "schedule.<field>" keys.
+
+Missed slots (the tick found slots older than MISSED_AFTER_SECONDS, i.e. the scheduler was not
+running): `skip` records each as a skipped run; `run_once` starts one catch-up run for the latest
+missed slot (none when an on-time run fires in the same tick) and records the rest as skipped;
+`run_all` starts a catch-up run for each missed slot within `catchup_window_seconds` and records
+older ones as skipped. Enabling a job (or changing its schedule or zone) is a fresh start from
+now: no past slot ever fires because of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from itertools import chain
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.models import CatchupPolicy, Job, JobKind, Schedule
+from jobs.schedule import (
+    GRID_FIELDS,
+    ScheduleError,
+    empty_schedule,
+    schedule_iter,
+    schedule_next,
+    schedule_preview,
+    schedule_validate,
+)
+from jobs.timezones import timezone_valid
+
+logger = logging.getLogger("taskflow.scheduler")
+
+EDITABLE_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "kind",
+        "script",
+        "shell",
+        "command",
+        "http_method",
+        "http_url",
+        "http_headers",
+        "http_body",
+        "working_dir",
+        "env_vars",
+        "secret_env_vars",
+        "timeout_seconds",
+        "retry_count",
+        "retry_delay_seconds",
+        "retry_backoff",
+        "retry_backoff_max_seconds",
+        "retry_exit_codes",
+        "priority",
+        "overlap_policy",
+        "max_queued",
+        "catchup_policy",
+        "catchup_window_seconds",
+        "enabled",
+        "timezone",
+        "notify_emails",
+        "notify_on",
+        "notify_on_change_only",
+        "notify_daily_cap",
+        "webhook_urls",
+    }
+)
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_ENV_PREFIX = "TASKFLOW_"  # the engine sets TASKFLOW_RUN_ID / TASKFLOW_JOB_ID
+MAX_PREVIEW = 100
+# A slot older than this when the tick sees it was missed (scheduler down or stalled).
+MISSED_AFTER_SECONDS = 60
+MISSED_SCAN_LIMIT = 100_000  # slots walked per job per tick after a long outage
+MISSED_RECORD_LIMIT = 200  # missed slots itemised as skipped runs (the most recent ones)
+TICK_BATCH = 1000  # due jobs handled per tick call (the rest on the next pass)
+_UNCHANGED = object()
+
+
+# ---- validation ------------------------------------------------------------------------------
+
+
+def _add(errors: dict[str, list[str]], field: str, message: str) -> None:
+    errors.setdefault(field, []).append(message)
+
+
+def _env_errors(errors: dict, field: str, value) -> None:
+    if not isinstance(value, dict):
+        _add(errors, field, "Must be an object of NAME: value.")
+        return
+    for name, text in value.items():
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            _add(errors, field, f"{name!r} is not a valid variable name (letters, digits, _).")
+        elif name.upper().startswith(RESERVED_ENV_PREFIX):
+            _add(errors, field, f"{name}: names starting with {RESERVED_ENV_PREFIX} are reserved.")
+        elif not isinstance(text, str):
+            _add(errors, field, f"{name}: the value must be a string.")
+        elif "\x00" in text:
+            _add(errors, field, f"{name}: the value must not contain NUL.")
+
+
+def _job_errors(job: Job) -> dict[str, list[str]]:
+    """Field -> messages for everything about a job except its schedule."""
+    errors: dict[str, list[str]] = {}
+    try:
+        job.full_clean(exclude=["created_by", "next_run_at", "last_run_at"], validate_unique=False)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            for message in messages:
+                _add(errors, field, message)
+
+    max_timeout = settings.TASKFLOW["MAX_JOB_TIMEOUT"]
+    if isinstance(job.timeout_seconds, int) and not 1 <= job.timeout_seconds <= max_timeout:
+        _add(errors, "timeout_seconds", f"Must be between 1 and {max_timeout} seconds.")
+    if not timezone_valid(job.timezone):
+        _add(errors, "timezone", f"Unknown time zone {job.timezone!r}: use an IANA name.")
+    if isinstance(job.working_dir, str) and job.working_dir and not job.working_dir.startswith("/"):
+        _add(errors, "working_dir", "Must be an absolute path.")
+    if job.kind == JobKind.SHELL:
+        if not isinstance(job.script, str) or not job.script.strip():
+            _add(errors, "script", "A shell job needs a script.")
+        if isinstance(job.shell, str) and job.shell and not job.shell.startswith("/"):
+            _add(errors, "shell", "Must be an absolute path such as /bin/bash.")
+    elif job.kind == JobKind.COMMAND:
+        argv = job.command
+        if not isinstance(argv, list) or not argv:
+            _add(errors, "command", "A command job needs argv: a non-empty list of strings.")
+        elif not all(isinstance(part, str) for part in argv) or not argv[0]:
+            _add(errors, "command", "Every argv item must be a string; the first not empty.")
+    elif job.kind == JobKind.HTTP:
+        if not job.http_url:
+            _add(errors, "http_url", "An HTTP job needs a URL.")
+        elif not str(job.http_url).lower().startswith(("http://", "https://")):
+            _add(errors, "http_url", "Only http:// and https:// URLs.")
+        if job.http_method not in HTTP_METHODS:
+            _add(errors, "http_method", f"One of {', '.join(HTTP_METHODS)}.")
+        headers = job.http_headers
+        if not isinstance(headers, dict) or not all(
+            isinstance(key, str) and isinstance(val, str) for key, val in headers.items()
+        ):
+            _add(errors, "http_headers", "Must be an object of header: text.")
+        elif any(ch in key + val for key, val in headers.items() for ch in "\r\n\x00") or any(
+            not key.strip() for key in headers
+        ):
+            _add(errors, "http_headers", "Header names and values must be one line of text.")
+    for field in ("env_vars", "secret_env_vars"):
+        _env_errors(errors, field, getattr(job, field))
+
+    if isinstance(job.notify_emails, str):
+        for address in job.notify_email_list:
+            try:
+                validate_email(address)
+            except ValidationError:
+                _add(errors, "notify_emails", f"{address!r} is not a valid e-mail address.")
+    codes = job.retry_exit_codes
+    if not isinstance(codes, list) or not all(
+        isinstance(code, int) and not isinstance(code, bool) and 1 <= code <= 255 for code in codes
+    ):
+        _add(errors, "retry_exit_codes", "Must be a list of exit codes 1-255 (empty = any).")
+    urls = job.webhook_urls
+    if not isinstance(urls, list):
+        _add(errors, "webhook_urls", "Must be a list of URLs.")
+    else:
+        check_url = URLValidator(schemes=["http", "https"])
+        for url in urls:
+            try:
+                check_url(url)
+            except (ValidationError, TypeError):
+                _add(errors, "webhook_urls", f"{url!r} is not an http(s) URL.")
+    if isinstance(job.max_queued, int) and job.max_queued < 1:
+        _add(errors, "max_queued", "At least 1 (or empty for the server default).")
+    return errors
+
+
+def _schedule_errors(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """ScheduleError keys -> job-level keys ("timezone" stays, others get "schedule.")."""
+    mapped: dict[str, list[str]] = {}
+    for field, messages in errors.items():
+        key = field if field in {"timezone", "schedule"} else f"schedule.{field}"
+        mapped.setdefault(key, []).extend(messages)
+    return mapped
+
+
+def _raise(errors: dict[str, list[str]], schedule_errors: dict[str, list[str]]) -> None:
+    if errors:
+        for field, messages in _schedule_errors(schedule_errors).items():
+            errors.setdefault(field, []).extend(messages)
+        raise ValidationError(errors)
+    if schedule_errors:
+        raise ScheduleError(schedule_errors)
+
+
+def _reject_unknown(fields: dict) -> None:
+    unknown = sorted(set(fields) - EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({key: ["This field cannot be set."] for key in unknown})
+
+
+# ---- schedules as dicts ----------------------------------------------------------------------
+
+
+def schedule_dict(schedule: Schedule | None) -> dict | None:
+    """The pure-helper form of a Schedule row (None when the job has no schedule)."""
+    if schedule is None:
+        return None
+    data = {name: getattr(schedule, name) or None for name in GRID_FIELDS}
+    data["cron_expr"] = schedule.cron_expr or ""
+    return data
+
+
+def _job_schedule(job: Job) -> dict | None:
+    try:
+        return schedule_dict(job.schedule)
+    except Schedule.DoesNotExist:
+        return None
+
+
+def job_next_run(*, job: Job, after: datetime) -> datetime | None:
+    """The job's first fire time strictly after `after` (UTC), None without a schedule."""
+    data = _job_schedule(job)
+    if data is None:
+        return None
+    return schedule_next(data, job.timezone, after)
+
+
+def job_preview(
+    *, schedule: dict, tz_name: str, count: int = 5, after: datetime | None = None
+) -> list[datetime]:
+    """The next `count` fire times (UTC) of a schedule in a zone; raises ScheduleError.
+
+    The same code path as the tick, so the preview is what the scheduler will do."""
+    after = after or timezone.now()
+    cleaned = schedule_validate(schedule, tz_name, now=after)
+    count = max(1, min(int(count), MAX_PREVIEW))
+    return schedule_preview(cleaned, tz_name, after, count)
+
+
+# ---- CRUD ------------------------------------------------------------------------------------
+
+
+def _next_run_at(job: Job, schedule: dict | None, now: datetime) -> datetime | None:
+    if not job.enabled or schedule is None:
+        return None
+    return schedule_next(schedule, job.timezone, now)
+
+
+def job_create(*, created_by, schedule: dict | None = None, **fields) -> Job:
+    """A new job (and its schedule), with next_run_at computed from now.
+
+    Creation never fires a past slot: the first run is the first slot strictly after now."""
+    now = timezone.now()
+    _reject_unknown(fields)
+    job = Job(created_by=created_by, **fields)
+    errors = _job_errors(job)
+    cleaned, schedule_errors = None, {}
+    if schedule is not None and "timezone" not in errors:
+        try:
+            cleaned = schedule_validate(schedule, job.timezone, now=now)
+        except ScheduleError as exc:
+            schedule_errors = exc.errors
+    _raise(errors, schedule_errors)
+    job.next_run_at = _next_run_at(job, cleaned, now)
+    with transaction.atomic():
+        job.save()
+        if cleaned is not None:
+            Schedule.objects.create(job=job, **cleaned)
+    return job
+
+
+def job_update(*, job: Job, schedule=_UNCHANGED, **fields) -> Job:
+    """Change fields and/or the schedule (None removes it) in one transaction.
+
+    next_run_at is recomputed from now when the schedule, the zone or the enabled flag changes
+    (a fresh start: no catch-up of past slots); other edits leave it alone, so a pending
+    catch-up after downtime survives an edit of the script."""
+    now = timezone.now()
+    _reject_unknown(fields)
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().get(pk=job.pk)
+        current = _job_schedule(locked)
+        before = (locked.timezone, locked.enabled)
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        errors = _job_errors(locked)
+        target = current if schedule is _UNCHANGED else schedule
+        cleaned, schedule_errors = None, {}
+        if target is not None and "timezone" not in errors:
+            try:
+                cleaned = schedule_validate(target, locked.timezone, now=now)
+            except ScheduleError as exc:
+                schedule_errors = exc.errors
+        _raise(errors, schedule_errors)
+
+        changed = set(fields)
+        if (locked.timezone, locked.enabled) != before or cleaned != current:
+            locked.next_run_at = _next_run_at(locked, cleaned, now)
+            changed.add("next_run_at")
+        if changed:
+            locked.save(update_fields=[*sorted(changed), "updated_at"])
+        if cleaned != current:
+            if cleaned is None:
+                Schedule.objects.filter(job=locked).delete()
+            else:
+                Schedule.objects.update_or_create(job=locked, defaults=cleaned)
+            # the cached reverse relation would otherwise keep the old row
+            locked._state.fields_cache.pop("schedule", None)
+    return locked
+
+
+def job_set_enabled(*, job: Job, enabled: bool) -> Job:
+    """Disable (never fires, next_run_at cleared) or enable (fresh start from now)."""
+    return job_update(job=job, enabled=bool(enabled))
+
+
+def job_delete(*, job: Job) -> None:
+    """Delete a job with its schedule and history; active runs are cancelled first so the
+    engine stops their processes."""
+    from runs.models import RunStatus
+    from runs.services import run_cancel
+
+    for run in job.runs.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]):
+        run_cancel(run=run)
+    job.delete()
+
+
+# ---- the minute tick -------------------------------------------------------------------------
+
+
+def _record_skipped(job: Job, slots: list[datetime], reason: str, now: datetime) -> None:
+    """Missed slots become skipped runs in the job's history (idempotent per slot)."""
+    from runs.models import Run, RunStatus, TriggerType
+    from runs.services import job_spec
+
+    if not slots:
+        return
+    spec = job_spec(job)
+    Run.objects.bulk_create(
+        [
+            Run(
+                job=job,
+                status=RunStatus.SKIPPED,
+                trigger_type=TriggerType.SCHEDULED,
+                spec=spec,
+                priority=job.priority,
+                scheduled_for=slot,
+                available_at=now,
+                finished_at=now,
+                error_message=reason,
+            )
+            for slot in slots
+        ],
+        ignore_conflicts=True,  # a second scheduler recording the same slot is a no-op
+    )
+
+
+def _fmt(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _due_slots(job: Job, schedule: dict, now: datetime) -> tuple[list[datetime], int]:
+    """Slots from next_run_at up to now (the most recent MISSED_RECORD_LIMIT + 1 of them)
+    and how many there were in total (capped by MISSED_SCAN_LIMIT)."""
+    kept: deque[datetime] = deque(maxlen=MISSED_RECORD_LIMIT + 1)
+    total = 0
+    for slot in chain([job.next_run_at], schedule_iter(schedule, job.timezone, job.next_run_at)):
+        if slot > now or total >= MISSED_SCAN_LIMIT:
+            break
+        kept.append(slot)
+        total += 1
+    return list(kept), total
+
+
+def _job_fire(job: Job, now: datetime) -> int:
+    """Enqueue the due slots of one job per its catch-up policy; advance next_run_at."""
+    from runs.models import TriggerType
+    from runs.services import run_enqueue
+
+    schedule = _job_schedule(job)
+    if schedule is None:
+        Job.objects.filter(pk=job.pk, next_run_at=job.next_run_at).update(next_run_at=None)
+        return 0
+    slots, total = _due_slots(job, schedule, now)
+    on_time = slots[-1] if now - slots[-1] <= timedelta(seconds=MISSED_AFTER_SECONDS) else None
+    missed = slots[:-1] if on_time else slots
+    unlisted = total - len(slots)
+
+    fire: list[tuple[datetime, str]] = []  # (slot, trigger_type)
+    skipped: list[tuple[datetime, str]] = []
+    policy = job.catchup_policy
+    if policy == CatchupPolicy.RUN_ALL:
+        window = timedelta(seconds=job.catchup_window_seconds)
+        for slot in missed:
+            if now - slot <= window:
+                fire.append((slot, TriggerType.CATCHUP))
+            else:
+                skipped.append((slot, "missed: older than the catch-up window"))
+    elif policy == CatchupPolicy.RUN_ONCE and missed:
+        if on_time:
+            reason = f"missed: covered by the on-time run of {_fmt(on_time)}"
+            skipped.extend((slot, reason) for slot in missed)
+        else:
+            reason = f"missed: one catch-up run was started for {_fmt(missed[-1])}"
+            skipped.extend((slot, reason) for slot in missed[:-1])
+            fire.append((missed[-1], TriggerType.CATCHUP))
+    else:
+        reason = "missed: the scheduler was not running (catch-up policy: skip)"
+        skipped.extend((slot, reason) for slot in missed)
+    if on_time:
+        fire.append((on_time, TriggerType.SCHEDULED))
+
+    created = 0
+    with transaction.atomic():
+        by_reason: dict[str, list[datetime]] = {}
+        for slot, reason in skipped:
+            by_reason.setdefault(reason, []).append(slot)
+        if unlisted and skipped:
+            oldest = skipped[0][0]
+            extra = f" ({unlisted} earlier missed slots not listed)"
+            by_reason[skipped[0][1]].remove(oldest)
+            by_reason.setdefault(skipped[0][1] + extra, []).append(oldest)
+        for reason, reason_slots in by_reason.items():
+            _record_skipped(job, reason_slots, reason, now)
+        for slot, trigger in fire:
+            _, was_created = run_enqueue(job=job, trigger_type=trigger, scheduled_for=slot)
+            created += int(was_created)
+        # Conditional on the old value: a second scheduler, or an edit meanwhile, wins.
+        Job.objects.filter(pk=job.pk, next_run_at=job.next_run_at).update(
+            next_run_at=schedule_next(schedule, job.timezone, now)
+        )
+    return created
+
+
+def tick_run(*, now: datetime) -> int:
+    """Fire every enabled job whose next_run_at <= now; returns the runs created.
+
+    Reads only due jobs through the (enabled, next_run_at) index, so the cost follows the
+    jobs that are due. Idempotent: (job, scheduled_for) is unique and next_run_at advances
+    conditionally, so a second tick or a second scheduler process creates nothing."""
+    created = 0
+    failed: set = set()
+    while True:
+        due = list(
+            Job.objects.due(now)
+            .exclude(pk__in=failed)
+            .select_related("schedule")
+            .order_by("next_run_at")[:TICK_BATCH]
+        )
+        for job in due:
+            try:
+                created += _job_fire(job, now)
+            except Exception:  # one broken job must not starve the others
+                failed.add(job.pk)
+                logger.exception("tick: job %s failed to fire", job.pk)
+        if len(due) < TICK_BATCH:
+            return created
+
+
+def job_schedule_summary(job: Job) -> dict:
+    """The job's schedule as a dict (every key; the empty schedule when none is set)."""
+    return _job_schedule(job) or empty_schedule()
