@@ -322,4 +322,4 @@ LOGGING = {
 }
 
 # /health requires a fresh heartbeat from each of these process roles (runs.WorkerHeartbeat).
-TASKFLOW_HEALTH_ROLES = ["cluster"]
+TASKFLOW_HEALTH_ROLES = ["cluster", "tick"]

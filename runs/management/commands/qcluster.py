@@ -12,6 +12,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from jobs.tick import tick_steps
 from metrics.steps import metrics_steps
 from runs.cluster import ClusterLoop, Step, heartbeat_beat, heartbeat_forget
 from taskflow_site.dbcheck import log_database_pragmas
@@ -22,6 +23,7 @@ def cluster_steps() -> list[Step]:
     beat = settings.TASKFLOW["HEARTBEAT_SECONDS"]
     return [
         Step("heartbeat", lambda now: heartbeat_beat(role="cluster") or True, interval=beat),
+        *tick_steps(),  # due jobs -> runs right after each minute boundary; "tick" heartbeat
         *metrics_steps(),  # hourly/daily rollups, retention after midnight UTC (last: slowest)
     ]
 
