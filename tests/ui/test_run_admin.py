@@ -1,0 +1,89 @@
+"""The run list and run page: scoped, filtered, cheap to page, read-only, with the viewer's data."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from runs.models import RunStatus
+from tests.factories import JobFactory, RunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def listed(response) -> list:
+    return list(response.context["cl"].result_list)
+
+
+def test_it_lists_only_runs_of_the_users_jobs(owner_client, owner, outsider):
+    mine = RunFactory(job__created_by=owner)
+    RunFactory(job__created_by=outsider)
+    assert listed(owner_client.get("/admin/runs/run/")) == [mine]
+
+
+def test_it_answers_404_for_another_users_run_and_its_endpoints(owner_client, outsider):
+    run = RunFactory(job__created_by=outsider)
+    for suffix in ("change/", "lines/", "state/"):
+        assert owner_client.get(f"/admin/runs/run/{run.pk}/{suffix}").status_code == 404
+
+
+def test_it_filters_runs_that_failed_in_the_last_24_hours(admin_client):
+    now = timezone.now()
+    recent = RunFactory(status=RunStatus.FAILURE, finished_at=now - timedelta(hours=2))
+    RunFactory(status=RunStatus.FAILURE, finished_at=now - timedelta(days=3))
+    RunFactory(status=RunStatus.SUCCESS, finished_at=now - timedelta(hours=1))
+    timed_out = RunFactory(status=RunStatus.TIMEOUT, finished_at=now - timedelta(hours=5))
+    rows = listed(admin_client.get("/admin/runs/run/?failed_within=24h"))
+    assert set(rows) == {recent, timed_out}
+
+
+def test_the_job_filter_offers_only_the_users_jobs(owner_client, owner, outsider):
+    JobFactory(name="mine", created_by=owner)
+    JobFactory(name="secret-of-outsider", created_by=outsider)
+    response = owner_client.get("/admin/runs/run/")
+    assert b"mine" in response.content
+    assert b"secret-of-outsider" not in response.content
+
+
+def test_it_pages_runs_without_counting_the_whole_table(admin_client):
+    RunFactory.create_batch(3)
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get("/admin/runs/run/")
+    assert response.status_code == 200
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts, "the paginator still counts (bounded)"
+    assert all("LIMIT" in sql.upper() for sql in counts), counts
+
+
+def test_it_never_lets_anyone_edit_a_run(admin_client):
+    run = RunFactory()
+    response = admin_client.post(f"/admin/runs/run/{run.pk}/change/", {"status": "success"})
+    assert response.status_code == 403
+    run.refresh_from_db()
+    assert run.status == RunStatus.PENDING
+
+
+def test_the_run_page_carries_the_live_viewer(owner_client, owner):
+    run = RunFactory(job__created_by=owner, status=RunStatus.RUNNING, log_lines=120_000)
+    response = owner_client.get(f"/admin/runs/run/{run.pk}/change/")
+    viewer = response.context["viewer"]
+    assert viewer["wsPath"] == f"/api/runs/{run.pk}/logs/live"
+    assert viewer["logLines"] == 120_000 and viewer["canRun"] is True
+    assert b"data-tf-viewer" in response.content
+    assert b"Cancel run" in response.content
+
+
+def test_the_lines_endpoint_pages_by_line_number(owner_client, owner):
+    from runs.logformat import encode_lines
+    from runs.models import LogChunk
+
+    run = RunFactory(job__created_by=owner)
+    texts = [("stdout", 0, f"line {n}") for n in range(1, 11)]
+    LogChunk.objects.create(
+        run=run, first_line=1, last_line=10, created_at=run.created_at, data=encode_lines(texts)
+    )
+    body = owner_client.get(f"/admin/runs/run/{run.pk}/lines/?after=3&limit=4").json()
+    assert [line["lineNumber"] for line in body["lines"]] == [4, 5, 6, 7]
+    assert body["lines"][0]["content"] == "line 4" and body["lines"][0]["stream"] == "stdout"
