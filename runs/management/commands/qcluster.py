@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand
 from jobs.tick import tick_steps
 from metrics.steps import metrics_steps
 from runs.cluster import ClusterLoop, Step, heartbeat_beat, heartbeat_forget
+from runs.reconciler import DISPATCH_SECONDS, Dispatcher, drains_interrupt, reconcile_step
 from taskflow_site.dbcheck import log_database_pragmas
 
 
@@ -23,6 +24,10 @@ def cluster_steps() -> list[Step]:
     beat = settings.TASKFLOW["HEARTBEAT_SECONDS"]
     return [
         Step("heartbeat", lambda now: heartbeat_beat(role="cluster") or True, interval=beat),
+        # lost runs -> failure "worker lost" + leftovers killed; dead drains forgotten
+        Step("reconcile", reconcile_step, interval=settings.TASKFLOW["RECONCILE_SECONDS"]),
+        # keep TASKFLOW workers' drain loops delivered (django-q2 only delivers)
+        Step("dispatch", Dispatcher(), interval=DISPATCH_SECONDS),
         *tick_steps(),  # due jobs -> runs right after each minute boundary; "tick" heartbeat
         *metrics_steps(),  # hourly/daily rollups, retention after midnight UTC (last: slowest)
     ]
@@ -54,5 +59,6 @@ class Command(BaseCommand):
         try:
             loop.run_forever()
         finally:
+            drains_interrupt()  # running runs end as "interrupted", drains return at once
             cluster.stop()
             heartbeat_forget(role="cluster")

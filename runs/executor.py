@@ -1,0 +1,554 @@
+"""Execute one claimed run: the child process, its output, timeout/cancel, samples, status.
+
+One thread, one select() loop over stdout, stderr and a pidfd. Lines are written in batches
+(never a transaction per line, never one held while waiting on the child); heartbeat, cancel
+check and samples ride on the same loop. runs.queue claims before and finishes after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import transaction
+
+from runs import process
+from runs.logbuffer import Block, LogBuffer, StreamSplitter
+from runs.models import LogChunk, Run, RunStatus
+
+logger = logging.getLogger("taskflow.executor")
+
+READ_SIZE = 64 * 1024
+FLUSH_SECONDS = 0.15  # live viewers see lines within this (plus their own poll)
+FLUSH_BYTES = 1024 * 1024
+CHECK_SECONDS = 0.4  # cancel requested? still ours?
+QUIET_SECONDS = 0.3  # after the script exited, stop reading once its pipes are this quiet
+AFTER_EXIT_MAX_SECONDS = 1.5  # ...or this long after the exit, whoever holds the pipes
+LEFTOVER_GRACE_SECONDS = 0.5
+# the server's own variables that never reach a job, whatever the allowlist says
+NEVER_PASSED = {
+    "JWT_SECRET",
+    "TASKFLOW_JWT_SECRET",
+    "SECRET_KEY",
+    "TASKFLOW_SECRET_KEY",
+    "DJANGO_SECRET_KEY",
+    "DATABASE_URL",
+    "TASKFLOW_DATABASE_URL",
+    "SMTP_PASSWORD",
+    "TASKFLOW_SMTP_PASSWORD",
+    "REDIS_URL",
+    "TASKFLOW_REDIS_URL",
+    "TASKFLOW_METRICS_TOKEN",
+}
+
+
+@dataclass
+class Outcome:
+    status: str
+    exit_code: int | None
+    error_message: str
+    started: float  # epoch seconds
+    finished: float
+    rows: list = field(default_factory=list)  # LogChunk rows not yet written
+    samples: list = field(default_factory=list)  # (datetime, cpu, rss, mem%) not yet written
+    lines: int = 0
+    bytes_total: int = 0
+    dropped: int = 0
+    cpu_avg: float | None = None
+    cpu_max: float | None = None
+    mem_avg: int | None = None
+    mem_max: int | None = None
+    lost: bool = False  # the run was taken from us (reconciled) while we ran it
+
+
+def job_environment(spec: dict, *, run_id: str, job_id: str) -> dict[str, str]:
+    """Allowlisted server variables + the job's env and secrets + the run's marker."""
+    env = {}
+    for name in settings.TASKFLOW["ENV_ALLOWLIST"]:
+        if name in os.environ and name not in NEVER_PASSED:
+            env[name] = os.environ[name]
+    env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
+    env.update({str(k): str(v) for k, v in (spec.get("secret_env") or {}).items()})
+    env.update({process.MARKER: run_id, "TASKFLOW_JOB_ID": job_id or "", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def _secrets(spec: dict) -> list[str]:
+    values = [str(v) for v in (spec.get("secret_env") or {}).values() if str(v)]
+    return sorted(set(values), key=len, reverse=True)  # longest first: no partial masks
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+class Executor:
+    """Runs `run` (already claimed: status running) to its end and returns an Outcome; the
+    caller (runs.queue.run_finish) writes the final rows and status in one transaction."""
+
+    def __init__(
+        self,
+        run: Run,
+        *,
+        worker: str,
+        stop_requested: Callable[[], bool] = lambda: False,
+        on_block: Callable[[Block], None] | None = None,
+        worker_beat: Callable[[], None] | None = None,
+    ):
+        self.run = run
+        self.run_id = str(run.pk)
+        self.spec = run.spec or {}
+        self.worker = worker
+        self.stop_requested = stop_requested
+        self.on_block = on_block
+        self.worker_beat = worker_beat
+        conf = settings.TASKFLOW
+        self.grace = float(conf["KILL_GRACE_SECONDS"])
+        self.heartbeat_every = float(conf["HEARTBEAT_SECONDS"])
+        self.sample_every = float(conf["METRICS_INTERVAL"])
+        self.timeout = min(
+            int(self.spec.get("timeout_seconds") or 3600), int(conf["MAX_JOB_TIMEOUT"])
+        )
+        self.log = LogBuffer(first_line=run.log_lines + 1, cap=int(conf["LOG_MAX_BYTES"]))
+        self.secrets = _secrets(self.spec)
+        self.samples: list = []
+        self.all_samples: list[tuple[float, int]] = []
+        self.pgid: int | None = None
+        self.reason: str | None = None  # timeout | cancel | shutdown | lost
+        self.pid_saved = False
+        now = time.monotonic()
+        self.next_beat = now + self.heartbeat_every
+        self.next_check = now + CHECK_SECONDS
+
+    # ---- log and database plumbing ----
+
+    def system(self, text: str) -> None:
+        self.log.system(text, time.time())
+
+    def add(self, block: Block) -> None:
+        self.log.add(block)
+
+    def flush(self) -> None:
+        """Write buffered lines and samples plus the run's heartbeat, in one short transaction."""
+        from runs.live import notify_run_changed
+
+        blocks = self.log.pending_blocks() if self.on_block else []
+        rows = self.log.take_rows()
+        samples, self.samples = self.samples, []
+        now = time.time()
+        fields = {
+            "log_lines": self.log.lines,
+            "log_bytes": self.log.bytes_total,
+            "log_dropped_bytes": self.log.dropped,
+            "heartbeat_at": _dt(now),
+        }
+        if self.pgid and not self.pid_saved:
+            fields["pid"] = self.pgid
+        with transaction.atomic():
+            write_rows(self.run.pk, rows, samples)
+            Run.objects.filter(pk=self.run.pk).update(**fields)
+            if self.worker_beat is not None:
+                self.worker_beat()
+        self.pid_saved = self.pid_saved or "pid" in fields
+        self.next_beat = time.monotonic() + self.heartbeat_every
+        for block in blocks:
+            self.on_block(block)
+        if rows:
+            notify_run_changed(self.run.pk, kind="log")
+        if samples:
+            notify_run_changed(self.run.pk, kind="metric")
+
+    def check(self) -> str | None:
+        """Cancel requested, or the run no longer ours (reconciled as lost)?"""
+        self.next_check = time.monotonic() + CHECK_SECONDS
+        row = Run.objects.filter(pk=self.run.pk).values("status", "cancel_requested_at").first()
+        if row is None or row["status"] != RunStatus.RUNNING:
+            return "lost"
+        if row["cancel_requested_at"] is not None:
+            return "cancel"
+        return None
+
+    def sample(self, sampler: process.TreeSampler) -> None:
+        reading = sampler.sample()
+        if reading is None:
+            return
+        cpu, rss, mem = reading
+        self.samples.append((_dt(time.time()), cpu, rss, mem))
+        self.all_samples.append((cpu, rss))
+
+    # ---- execution ----
+
+    def execute(self) -> Outcome:
+        self.started = time.time()
+        retry = self.spec.get("retry") or {}
+        attempts = int(retry.get("count", 0)) + 1
+        self.system(
+            f"run {self.run_id} started on {self.worker} "
+            f"(attempt {self.run.attempt}/{max(attempts, self.run.attempt)})"
+        )
+        kind = self.spec.get("kind")
+        if kind == "http":
+            code = self._execute_http()
+        elif kind in {"shell", "command"}:
+            code = self._execute_process()
+        else:
+            self.system(f"unknown run kind {kind!r}: nothing executed")
+            code = None
+            self.start_error = f"unknown run kind {kind!r}"
+        return self._outcome(code)
+
+    def _tick(self) -> None:
+        """Periodic work shared by the process loop and HTTP runs."""
+        now = time.monotonic()
+        if self.reason is None:
+            if self.stop_requested():
+                self.reason = "shutdown"
+            elif now >= self.next_check:
+                self.reason = self.check()
+        due_flush = self.log.pending and (
+            time.time() - (self.log.first_pending_at or 0) >= FLUSH_SECONDS
+            or self.log.pending_bytes >= FLUSH_BYTES
+        )
+        if due_flush or now >= self.next_beat or len(self.samples) >= 10:
+            self.flush()
+
+    def _execute_http(self) -> int | None:
+        from runs.httpjob import http_run
+
+        self.start_error = ""
+        started = time.monotonic()
+
+        def emit(stream: str, text: str) -> None:
+            if stream == "system":
+                for line in str(text).split("\n"):
+                    self.system(line)
+                return
+            splitter = StreamSplitter("stderr" if stream == "stderr" else "stdout", self.secrets)
+            for block in splitter.feed(str(text).encode("utf-8", "replace") + b"\n", time.time()):
+                self.add(block)
+
+        def should_stop() -> bool:
+            self._tick()
+            if self.reason is None and time.monotonic() - started > self.timeout:
+                self.reason = "timeout"
+            return self.reason is not None
+
+        return http_run(
+            spec=self.spec, emit=emit, deadline=started + self.timeout, should_stop=should_stop
+        )
+
+    def _argv(self) -> list[str]:
+        if self.spec.get("kind") == "command":
+            return [str(part) for part in self.spec.get("argv") or []]
+        return [self.spec.get("shell") or "/bin/bash", "-c", self.spec.get("script") or ""]
+
+    def _execute_process(self) -> int | None:
+        self.start_error = ""
+        workdir = self.spec.get("working_dir") or "/tmp"  # noqa: S108
+        if not os.path.isdir(workdir):
+            self.start_error = f"working directory {workdir} does not exist"
+            self.system(f"cannot start: {self.start_error}")
+            return None
+        argv = self._argv()
+        if not argv:
+            self.start_error = "empty command"
+            self.system("cannot start: empty command")
+            return None
+        env = job_environment(self.spec, run_id=self.run_id, job_id=str(self.run.job_id or ""))
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=workdir,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            self.start_error = f"cannot start {argv[0]}: {reason}"
+            self.system(self.start_error)
+            return None
+        self.pgid = proc.pid
+        try:
+            return self._supervise(proc)
+        finally:
+            for stream in (proc.stdout, proc.stderr):
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+    def _supervise(self, proc: subprocess.Popen) -> int | None:
+        m0 = time.monotonic()
+        deadline = m0 + self.timeout
+        splitters = {
+            proc.stdout.fileno(): StreamSplitter("stdout", self.secrets),
+            proc.stderr.fileno(): StreamSplitter("stderr", self.secrets),
+        }
+        open_fds = set(splitters)
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        sampler = process.TreeSampler(proc.pid, extra_pids=self._escapees)
+        next_sample = m0 + min(0.5, self.sample_every)
+        returncode = None
+        rusage = None
+        exited_at = None
+        last_data = m0
+        term_at = None
+        killed = False
+        try:
+            while True:
+                now = time.monotonic()
+                if returncode is None:
+                    returncode, rusage = _try_reap(proc)
+                    if returncode is not None:
+                        exited_at = now
+                if returncode is not None and not open_fds:
+                    break
+                if returncode is not None and (
+                    now - last_data >= QUIET_SECONDS or now - exited_at >= AFTER_EXIT_MAX_SECONDS
+                ):
+                    break  # something in the background holds the pipes: leftover, killed below
+                if self.reason is None and now >= deadline:
+                    self.reason = "timeout"
+                self._tick()
+                if self.reason is not None and term_at is None:
+                    term_at = now
+                    self._terminate()
+                if term_at is not None and not killed and now >= term_at + self.grace:
+                    killed = True
+                    self._kill()
+                if now >= next_sample and returncode is None:
+                    self.sample(sampler)
+                    next_sample = now + self.sample_every
+                wait = min(next_sample, self.next_check, self.next_beat) - now
+                if self.log.pending:
+                    wait = min(wait, FLUSH_SECONDS)
+                if self.reason is None:
+                    wait = min(wait, deadline - now)
+                if term_at is not None and not killed:
+                    wait = min(wait, term_at + self.grace - now)
+                if returncode is not None:
+                    wait = min(wait, QUIET_SECONDS / 3)
+                watch = list(open_fds)
+                if pidfd is not None and returncode is None:
+                    watch.append(pidfd)
+                elif returncode is None:
+                    wait = min(wait, 0.05)  # no pidfd: poll the child
+                wait = max(0.0, min(wait, 1.0))
+                ready = select.select(watch, [], [], wait)[0] if watch else _sleep(wait)
+                for fd in ready:
+                    if fd == pidfd:
+                        continue  # reaped at the top of the loop
+                    data = os.read(fd, READ_SIZE)
+                    at = time.time()
+                    if not data:
+                        open_fds.discard(fd)
+                        for block in splitters[fd].finish(at):
+                            self.add(block)
+                        continue
+                    last_data = time.monotonic()
+                    for block in splitters[fd].feed(data, at):
+                        self.add(block)
+            # stopped reading: the last partial lines, then anything the script left behind
+            at = time.time()
+            for fd in list(open_fds):
+                with contextlib.suppress(OSError, BlockingIOError):
+                    os.set_blocking(fd, False)
+                    while data := os.read(fd, READ_SIZE):
+                        for block in splitters[fd].feed(data, at):
+                            self.add(block)
+            for splitter in splitters.values():
+                for block in splitter.finish(at):
+                    self.add(block)
+            self._kill_leftovers(term_at is not None)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+            if returncode is None:  # an exception above: never leave the child behind
+                process.signal_group(proc.pid, signal.SIGKILL)
+                returncode, rusage = _reap(proc)
+        if not self.all_samples and rusage is not None:
+            self._sample_from_rusage(rusage)
+        return returncode
+
+    def _escapees(self) -> list[int]:
+        if self.pgid is None:
+            return []
+        return [pid for pid in process.own_children() if pid != self.pgid]
+
+    def _terminate(self) -> None:
+        what = {
+            "timeout": f"timeout after {self.timeout} s",
+            "cancel": "cancel requested",
+            "shutdown": "TaskFlow is stopping",
+            "lost": "this run was taken over (marked lost)",
+        }[self.reason]
+        self.system(f"{what}: sending SIGTERM to the process group")
+        process.signal_group(self.pgid, signal.SIGTERM)
+        for proc in process.marker_processes(self.run_id, exclude={self.pgid}):
+            with contextlib.suppress(Exception):
+                proc.terminate()
+
+    def _kill(self) -> None:
+        alive = process.group_alive(self.pgid) or bool(process.marker_processes(self.run_id))
+        if not alive:
+            return
+        self.system(f"still running {self.grace:g} s after SIGTERM: sending SIGKILL")
+        process.signal_group(self.pgid, signal.SIGKILL)
+        for proc in process.marker_processes(self.run_id):
+            with contextlib.suppress(Exception):
+                proc.kill()
+
+    def _kill_leftovers(self, scan_markers: bool) -> None:
+        """Whatever the script left running (background jobs, escapees) is killed."""
+        escapees = self._escapees()
+        if not (process.group_alive(self.pgid) or escapees or scan_markers):
+            return
+        found = process.kill_run_processes(self.run_id, self.pgid, grace=LEFTOVER_GRACE_SECONDS)
+        for pid in escapees:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        if found:
+            self.system(
+                f"killed {len(found)} leftover process(es) still running after the script "
+                f"ended: {process.describe(found)}"
+            )
+
+    def _sample_from_rusage(self, rusage) -> None:
+        """A run too short for a periodic sample still gets one: from the child's rusage."""
+        wall = max(time.time() - self.started, 0.001)
+        cpu = (rusage.ru_utime + rusage.ru_stime) * 100.0 / wall
+        rss = int(rusage.ru_maxrss) * 1024
+        total = process.TOTAL_MEMORY
+        self.samples.append((_dt(time.time()), cpu, rss, rss * 100.0 / total))
+        self.all_samples.append((cpu, rss))
+
+    def _outcome(self, code: int | None) -> Outcome:
+        finished = time.time()
+        duration = finished - self.started
+        reason = self.reason
+        if reason == "timeout":
+            status, message = RunStatus.TIMEOUT, f"timed out after {self.timeout} s"
+        elif reason == "cancel":
+            status, message = RunStatus.CANCELLED, "cancelled"
+        elif reason == "shutdown":
+            status, message = RunStatus.FAILURE, "interrupted: TaskFlow stopped"
+        elif reason == "lost":
+            status, message = RunStatus.FAILURE, "worker lost"
+        elif code is None:
+            status, message = RunStatus.FAILURE, self.start_error or "did not start"
+        elif code == 0:
+            status, message = RunStatus.SUCCESS, ""
+        elif code < 0:
+            name = _signal_name(-code)
+            status, message = RunStatus.FAILURE, f"killed by {name}"
+        else:
+            status, message = RunStatus.FAILURE, f"exit code {code}"
+        self.log.close(finished)
+        if code is not None and code < 0:
+            self.system(f"process killed by {_signal_name(-code)} after {duration:.3f} s")
+        elif code is not None:
+            self.system(f"exit code {code} after {duration:.3f} s")
+        self.system(f"finished: {status}" + (f" ({message})" if message else ""))
+        if self.on_block:
+            for block in self.log.pending_blocks():
+                self.on_block(block)
+        outcome = Outcome(
+            status=status,
+            exit_code=code if code is None or code >= 0 else 128 - code,
+            error_message=message,
+            started=self.started,
+            finished=finished,
+            rows=self.log.take_rows(),
+            samples=self.samples,
+            lines=self.log.lines,
+            bytes_total=self.log.bytes_total,
+            dropped=self.log.dropped,
+            lost=reason == "lost",
+        )
+        if self.all_samples:
+            cpus = [cpu for cpu, _ in self.all_samples]
+            rsss = [rss for _, rss in self.all_samples]
+            outcome.cpu_avg = sum(cpus) / len(cpus)
+            outcome.cpu_max = max(cpus)
+            outcome.mem_avg = int(sum(rsss) / len(rsss))
+            outcome.mem_max = max(rsss)
+        return outcome
+
+
+def write_rows(run_id, rows, samples) -> None:
+    """Insert LogChunk rows and MetricSample rows (inside the caller's transaction)."""
+    from metrics.models import MetricSample
+
+    if rows:
+        LogChunk.objects.bulk_create(
+            [
+                LogChunk(run_id=run_id, first_line=a, last_line=b, created_at=at, data=data)
+                for a, b, at, data in rows
+            ]
+        )
+    if samples:
+        MetricSample.objects.bulk_create(
+            [
+                MetricSample(
+                    run_id=run_id,
+                    timestamp=at,
+                    cpu_percent=cpu,
+                    memory_bytes=rss,
+                    memory_percent=mem,
+                )
+                for at, cpu, rss, mem in samples
+            ]
+        )
+
+
+def _try_reap(proc: subprocess.Popen):
+    try:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+    except ChildProcessError:
+        return (proc.returncode if proc.returncode is not None else -9), None
+    if pid == 0:
+        return None, None
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, rusage
+
+
+def _reap(proc: subprocess.Popen):
+    try:
+        _, status, rusage = os.wait4(proc.pid, 0)
+    except ChildProcessError:
+        return (proc.returncode if proc.returncode is not None else -9), None
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, rusage
+
+
+def _sleep(seconds: float) -> list:
+    time.sleep(seconds)
+    return []
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"

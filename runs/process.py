@@ -1,0 +1,203 @@
+"""Process-tree handling for runs: the marker variable, group/escapee kills, subreaper, samples.
+
+No Django here. A run's processes are its process group (the child is a session leader) plus
+any descendant that escaped the group (setsid, double fork): those still carry the marker
+TASKFLOW_RUN_ID=<id> in their environment, and with the worker as child subreaper they are
+re-parented to the worker instead of init.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+
+import psutil
+
+MARKER = "TASKFLOW_RUN_ID"
+PR_SET_CHILD_SUBREAPER = 36
+TOTAL_MEMORY = psutil.virtual_memory().total
+
+
+def become_subreaper() -> bool:
+    """Orphaned descendants of our runs get re-parented to this process (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def own_children() -> list[int]:
+    """PIDs of this process's direct children, cheaply (/proc/self/task/*/children)."""
+    pids: list[int] = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return [proc.pid for proc in psutil.Process().children()]
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children") as handle:
+                pids.extend(int(pid) for pid in handle.read().split())
+        except OSError:
+            continue
+    return pids
+
+
+def reap(pid: int) -> None:
+    """Collect an exited child of ours (no zombie left behind). Never blocks."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def marker_processes(run_id: str, *, exclude: set[int] | None = None) -> list[psutil.Process]:
+    """Live, non-zombie processes on this host whose environment carries the run's marker."""
+    exclude = exclude or set()
+    me = os.getpid()
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid in exclude or proc.pid == me:
+            continue
+        try:
+            if proc.environ().get(MARKER) == run_id and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def describe(procs: list[psutil.Process]) -> str:
+    """ "pid name, ..." (psutil caches the name once read, so this works after the kill)."""
+    parts = []
+    for proc in procs[:10]:
+        try:
+            parts.append(f"{proc.pid} {proc.name()}")
+        except psutil.Error:
+            parts.append(str(proc.pid))
+    more = f" and {len(procs) - 10} more" if len(procs) > 10 else ""
+    return ", ".join(parts) + more
+
+
+def _remember_names(procs: list[psutil.Process]) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.name()
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    members = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                members.append(proc)
+        except (ProcessLookupError, PermissionError, psutil.Error, OSError):
+            continue
+    return members
+
+
+def kill_run_processes(
+    run_id: str, pgid: int | None, *, grace: float = 0.5, term_first: bool = True
+) -> list[psutil.Process]:
+    """TERM (then KILL after `grace`) the run's group and every marker process; returns what
+    was found alive. Reaps our own children among them."""
+    targets: dict[int, psutil.Process] = {}
+    if pgid and group_alive(pgid):
+        for proc in group_members(pgid):
+            targets[proc.pid] = proc
+    for proc in marker_processes(run_id):
+        targets[proc.pid] = proc
+    if not targets and not (pgid and group_alive(pgid)):
+        return []
+    procs = list(targets.values())
+    _remember_names(procs)
+    first = signal.SIGTERM if term_first else signal.SIGKILL
+    if pgid:
+        signal_group(pgid, first)
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(first)
+    if term_first:
+        _, alive = psutil.wait_procs(procs, timeout=grace)
+        if pgid:
+            signal_group(pgid, signal.SIGKILL)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=2)
+    for pid in own_children():
+        if pid in targets:
+            reap(pid)
+    return procs
+
+
+class TreeSampler:
+    """CPU%/RSS of a process tree. Keeps psutil.Process objects between samples because
+    cpu_percent() needs two readings of the same object."""
+
+    def __init__(self, root_pid: int, extra_pids=None):
+        self.root_pid = root_pid
+        self.extra_pids = extra_pids  # callable returning more pids (escapees)
+        self.cache: dict[int, psutil.Process] = {}
+        self.total_memory = TOTAL_MEMORY
+
+    def _tree(self) -> list[psutil.Process]:
+        pids = set()
+        try:
+            root = self.cache.get(self.root_pid) or psutil.Process(self.root_pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            procs = []
+        if self.extra_pids is not None:
+            for pid in self.extra_pids():
+                if pid not in {proc.pid for proc in procs}:
+                    try:
+                        extra = psutil.Process(pid)
+                        procs.extend([extra, *extra.children(recursive=True)])
+                    except psutil.Error:
+                        continue
+        tree = []
+        for proc in procs:
+            if proc.pid in pids:
+                continue
+            pids.add(proc.pid)
+            tree.append(self.cache.setdefault(proc.pid, proc))
+        for pid in list(self.cache):
+            if pid not in pids:
+                del self.cache[pid]
+        return tree
+
+    def sample(self) -> tuple[float, int, float] | None:
+        """(cpu percent, rss bytes, memory percent) of the whole tree, or None if it is gone."""
+        cpu = 0.0
+        rss = 0
+        seen = False
+        for proc in self._tree():
+            try:
+                with proc.oneshot():
+                    cpu += proc.cpu_percent(interval=None)
+                    rss += proc.memory_info().rss
+                seen = True
+            except psutil.Error:
+                continue
+        if not seen:
+            return None
+        return cpu, rss, rss * 100.0 / self.total_memory

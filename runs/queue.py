@@ -1,0 +1,225 @@
+"""The Run table as a queue: claim the best pending run, finish it, schedule its retry.
+
+A claim is a conditional update (pending -> running WHERE still pending), so a duplicate or
+late delivery finds nothing. On SQLite transactions are IMMEDIATE (the check "does this job
+already run?" and the update are serialized); on PostgreSQL the job row is locked (SKIP
+LOCKED) for the same guarantee with several workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from runs.executor import Outcome, write_rows
+from runs.models import Run, RunStatus, TriggerType, WorkerHeartbeat
+
+logger = logging.getLogger("taskflow.queue")
+
+CANDIDATES = 8
+
+
+def retry_delay(policy: dict, failed_attempt: int) -> int:
+    """Seconds before the next attempt after attempt `failed_attempt` (1-based) failed."""
+    delay = int(policy.get("delay_seconds", 0))
+    if policy.get("backoff"):
+        delay = delay * (2 ** max(0, failed_attempt - 1))
+        cap = int(policy.get("backoff_max_seconds") or 0)
+        if cap:
+            delay = min(delay, cap)
+    return max(0, delay)
+
+
+def retry_wanted(run: Run, *, status: str, exit_code: int | None) -> bool:
+    """Only failures retry (never timeout or cancel); exit codes filter when listed; a lost
+    or interrupted worker (no exit code) counts as retryable."""
+    if status != RunStatus.FAILURE:
+        return False
+    policy = (run.spec or {}).get("retry") or {}
+    if run.attempt > int(policy.get("count", 0)):
+        return False
+    codes = policy.get("exit_codes") or []
+    return not codes or exit_code is None or exit_code in codes
+
+
+def _claimable(now, budget_seconds: float | None):
+    running = Run.objects.filter(job_id=OuterRef("job_id"), status=RunStatus.RUNNING)
+    return (
+        Run.objects.filter(status=RunStatus.PENDING, available_at__lte=now)
+        .filter(Q(job__isnull=True) | Q(job__overlap_policy="allow") | ~Exists(running))
+        .order_by("-priority", "available_at", "created_at")
+        .only("id", "job_id", "spec")
+    )
+
+
+class BudgetExceeded(Exception):
+    """The best pending run does not fit in what is left of this delivery's time."""
+
+
+def run_claim(*, worker: str, budget_seconds: float | None = None, run_id=None) -> Run | None:
+    """Claim the best due pending run (or exactly `run_id`) for `worker`; None if nothing.
+    Raises BudgetExceeded when the best run's timeout + grace exceeds budget_seconds."""
+    now = timezone.now()
+    grace = settings.TASKFLOW["KILL_GRACE_SECONDS"]
+    postgres = connection.vendor == "postgresql"
+    with transaction.atomic():
+        if run_id is not None:
+            candidates = list(Run.objects.filter(pk=run_id, status=RunStatus.PENDING))
+        else:
+            candidates = list(_claimable(now, budget_seconds)[:CANDIDATES])
+        for candidate in candidates:
+            timeout = int((candidate.spec or {}).get("timeout_seconds") or 3600)
+            if budget_seconds is not None and timeout + grace > budget_seconds:
+                raise BudgetExceeded(str(candidate.pk))
+            if postgres and candidate.job_id is not None and not _lock_job(candidate):
+                continue
+            claimed = Run.objects.filter(pk=candidate.pk, status=RunStatus.PENDING).update(
+                status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker
+            )
+            if claimed:
+                WorkerHeartbeat.objects.filter(name=f"worker@{worker}").update(
+                    busy_run=candidate.pk, heartbeat_at=now
+                )
+                return Run.objects.get(pk=candidate.pk)
+    return None
+
+
+def _lock_job(candidate: Run) -> bool:
+    """PostgreSQL: hold the job row so no other worker starts a run of it concurrently."""
+    from jobs.models import Job
+
+    job = (
+        Job.objects.select_for_update(skip_locked=True)
+        .filter(pk=candidate.job_id)
+        .only("overlap_policy")
+        .first()
+    )
+    if job is None:
+        return False
+    if job.overlap_policy == "allow":
+        return True
+    return not Run.objects.filter(job_id=job.pk, status=RunStatus.RUNNING).exists()
+
+
+def _retry_of(run: Run, *, now, exit_code) -> Run:
+    policy = (run.spec or {}).get("retry") or {}
+    delay = retry_delay(policy, run.attempt)
+    return Run.objects.create(
+        job_id=run.job_id,
+        status=RunStatus.PENDING,
+        trigger_type=TriggerType.RETRY,
+        triggered_by_id=run.triggered_by_id,
+        spec=run.spec,
+        priority=run.priority,
+        attempt=run.attempt + 1,
+        parent_id=run.parent_id or run.pk,
+        available_at=now + timedelta(seconds=delay),
+    )
+
+
+def run_finish(*, run: Run, outcome: Outcome, worker: str | None = None) -> Run | None:
+    """Write the last lines and samples, the final status and (if wanted) the retry row in
+    one transaction; then notify. Returns the retry run, if one was queued."""
+    from runs.live import notify_run_changed
+    from runs.services import notify_final
+    from runs.wake import wake_workers
+
+    finished = datetime.fromtimestamp(outcome.finished, tz=UTC)
+    retry = None
+    with transaction.atomic():
+        write_rows(run.pk, outcome.rows, outcome.samples)
+        fields = {
+            "finished_at": finished,
+            "duration_ms": int((outcome.finished - outcome.started) * 1000),
+            "log_lines": outcome.lines,
+            "log_bytes": outcome.bytes_total,
+            "log_dropped_bytes": outcome.dropped,
+            "heartbeat_at": finished,
+            "cpu_percent_avg": outcome.cpu_avg,
+            "cpu_percent_max": outcome.cpu_max,
+            "memory_bytes_avg": outcome.mem_avg,
+            "memory_bytes_max": outcome.mem_max,
+        }
+        if outcome.lost:  # the reconciler already decided the status; keep the logs
+            Run.objects.filter(pk=run.pk).update(**fields)
+        else:
+            fields.update(
+                status=outcome.status,
+                exit_code=outcome.exit_code,
+                error_message=outcome.error_message,
+            )
+            updated = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(**fields)
+            if updated and retry_wanted(run, status=outcome.status, exit_code=outcome.exit_code):
+                retry = _retry_of(run, now=finished, exit_code=outcome.exit_code)
+            if not updated:
+                outcome.lost = True
+                Run.objects.filter(pk=run.pk).update(
+                    **{k: v for k, v in fields.items() if k.startswith("log_")}
+                )
+        if worker:
+            WorkerHeartbeat.objects.filter(name=f"worker@{worker}").update(
+                busy_run=None, heartbeat_at=finished
+            )
+    if retry is not None and retry.available_at <= timezone.now() + timedelta(seconds=1):
+        wake_workers()
+    notify_run_changed(run.pk, kind="status")
+    if not outcome.lost and retry is None:
+        run.refresh_from_db()
+        notify_final(run)
+    return retry
+
+
+def run_mark_lost(*, run: Run, reason: str = "worker lost") -> Run | None:
+    """A running run whose executor is gone: failure with `reason` (if still running), then a
+    retry if its policy allows. Returns the retry run, if any. Safe to call twice."""
+    from runs.live import notify_run_changed
+    from runs.services import notify_final
+
+    now = timezone.now()
+    retry = None
+    with transaction.atomic():
+        updated = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+            status=RunStatus.FAILURE,
+            finished_at=now,
+            error_message=reason,
+            duration_ms=int((now - run.started_at).total_seconds() * 1000)
+            if run.started_at
+            else None,
+        )
+        if not updated:
+            return None
+        _append_system_line(run, f"{reason}: marked failed by the reconciler")
+        if retry_wanted(run, status=RunStatus.FAILURE, exit_code=None):
+            retry = _retry_of(run, now=now, exit_code=None)
+    notify_run_changed(run.pk, kind="status")
+    if retry is None:
+        run.refresh_from_db()
+        notify_final(run)
+    else:
+        from runs.wake import wake_workers
+
+        wake_workers()
+    return retry
+
+
+def _append_system_line(run: Run, text: str) -> None:
+    from runs.logformat import encode_lines
+    from runs.models import LogChunk
+
+    last = (
+        LogChunk.objects.filter(run=run).order_by("-last_line").values_list("last_line", flat=True)
+    ).first() or 0
+    number = last + 1
+    LogChunk.objects.create(
+        run=run,
+        first_line=number,
+        last_line=number,
+        created_at=timezone.now(),
+        data=encode_lines([("system", 0, text)]),
+    )
+    Run.objects.filter(pk=run.pk).update(log_lines=number)

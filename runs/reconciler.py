@@ -1,0 +1,149 @@
+"""Cluster steps of the engine: `reconcile` (lost runs, dead drains) and `dispatch` (keep
+TASKFLOW workers' drain loops delivered through django-q2).
+
+Both run in the `qcluster` process beside django-q2's Sentinel (runs.cluster.ClusterLoop).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from datetime import timedelta
+
+import psutil
+from django.conf import settings
+from django.utils import timezone
+
+from runs import process
+from runs.models import Run, RunStatus, WorkerHeartbeat, WorkerRole
+
+logger = logging.getLogger("taskflow.reconciler")
+
+DISPATCH_SECONDS = 0.25
+DISPATCH_IN_FLIGHT_SECONDS = 10.0  # a delivered drain starts well within this
+
+
+def _local_pid(worker: str) -> int | None:
+    """The pid in "host:pid" when host is this machine."""
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    return int(pid)
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
+
+
+def reconcile_step(now_ts: float | None = None) -> bool:
+    """Running runs whose executor is gone -> failure "worker lost" (+ retry by policy) and
+    their leftover processes killed; dead/stale drain heartbeats deleted."""
+    from runs.queue import run_mark_lost
+
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.TASKFLOW["STALE_AFTER_SECONDS"])
+    did = False
+    running = Run.objects.filter(status=RunStatus.RUNNING).only(
+        "id",
+        "job_id",
+        "spec",
+        "attempt",
+        "parent_id",
+        "priority",
+        "triggered_by_id",
+        "worker",
+        "pid",
+        "heartbeat_at",
+        "started_at",
+        "log_lines",
+        "log_bytes",
+    )
+    for run in running:
+        beat = run.heartbeat_at or run.started_at
+        worker_pid = _local_pid(run.worker)
+        dead = worker_pid is not None and _process_gone(worker_pid)
+        if not dead and beat is not None and beat >= stale_before:
+            continue
+        run_mark_lost(run=run, reason="worker lost")
+        did = True
+        if worker_pid is not None or not run.worker:
+            killed = process.kill_run_processes(str(run.pk), run.pid, grace=1.0)
+            if killed:
+                logger.warning(
+                    "run %s: killed %d leftover process(es): %s",
+                    run.pk,
+                    len(killed),
+                    process.describe(killed),
+                )
+    host = socket.gethostname()
+    for beat in WorkerHeartbeat.objects.filter(role=WorkerRole.WORKER):
+        if beat.heartbeat_at < stale_before - timedelta(minutes=5) or (
+            beat.hostname == host and _process_gone(beat.pid)
+        ):
+            beat.delete()
+            did = True
+    return did
+
+
+class Dispatcher:
+    """Keeps `workers` drain loops alive (they linger waiting for wake-ups, so a manual trigger
+    starts in milliseconds); queues one more when a drain retired or died."""
+
+    def __init__(self):
+        self.last_enqueue = 0.0
+
+    def wanted(self) -> int:
+        try:
+            from django_q.conf import Conf
+
+            return int(Conf.WORKERS or settings.TASKFLOW["WORKERS"])
+        except Exception:
+            return settings.TASKFLOW["WORKERS"]
+
+    def live(self) -> int:
+        fresh_after = timezone.now() - timedelta(seconds=settings.TASKFLOW["STALE_AFTER_SECONDS"])
+        rows = WorkerHeartbeat.objects.filter(
+            role=WorkerRole.WORKER, heartbeat_at__gte=fresh_after
+        ).values_list("retired_at", "busy_run_id")
+        return sum(1 for retired, busy in rows if retired is None or busy is not None)
+
+    def __call__(self, now_ts: float | None = None) -> bool:
+        if time.monotonic() - self.last_enqueue < DISPATCH_IN_FLIGHT_SECONDS:
+            return False
+        missing = self.wanted() - self.live()
+        if missing <= 0:
+            return False
+        from django_q.brokers import get_broker
+        from django_q.tasks import async_task
+
+        if get_broker().queue_size():
+            return False  # a delivery is already waiting for a worker
+        for _ in range(missing):
+            async_task("runs.tasks.run_drain", q_options={"task_name": "drain"})
+        self.last_enqueue = time.monotonic()
+        return True
+
+
+def drains_interrupt() -> int:
+    """SIGTERM this host's drain loops that are children of this process (cluster stop): each
+    stops its run as "interrupted" and returns, so django-q2's stop does not wait for them."""
+    me = psutil.Process()
+    children = {proc.pid for proc in me.children(recursive=True)}
+    host = socket.gethostname()
+    sent = 0
+    for beat in WorkerHeartbeat.objects.filter(role=WorkerRole.WORKER, hostname=host):
+        if beat.pid in children:
+            try:
+                os.kill(beat.pid, signal.SIGTERM)
+                sent += 1
+            except ProcessLookupError:
+                continue
+    return sent

@@ -1,0 +1,10 @@
+"""django-q2 entry points. A delivery only means "drain the Run queue" (DESIGN.md decision 1)."""
+
+from __future__ import annotations
+
+
+def run_drain(linger: float | None = None) -> int:
+    """Claim and execute pending runs until idle; returns how many ran."""
+    from runs.worker import Drain
+
+    return Drain(linger=linger).run()

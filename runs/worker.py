@@ -1,0 +1,159 @@
+"""The drain loop a django-q2 worker runs: claim, execute, repeat; linger for wake-ups.
+
+A delivery means "drain": keep a "worker" heartbeat fresh, claim the best pending run, execute
+it, and when nothing is due wait on the wake socket (1 s database poll as a fallback). Shortly
+before its linger time or delivery budget (Q_CLUSTER timeout) ends it marks itself retired so
+the dispatcher queues a successor behind it (no gap). On SIGTERM it ends the current run as
+"interrupted" and returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import signal
+import time
+
+from django.conf import settings
+from django.utils import timezone
+
+from runs import process
+from runs.cluster import heartbeat_beat
+from runs.executor import Executor, worker_name
+from runs.models import Run, WorkerHeartbeat, WorkerRole
+from runs.queue import BudgetExceeded, run_claim, run_finish
+from runs.wake import WakeSocket
+
+logger = logging.getLogger("taskflow.worker")
+
+POLL_SECONDS = 1.0  # database poll while lingering (other hosts, lost datagrams)
+HANDOFF_SECONDS = 3.0  # enqueue the successor this long before returning
+BUDGET_MARGIN_SECONDS = 15.0
+
+
+class Drain:
+    def __init__(self, *, linger: float | None = None, budget: float | None = None):
+        conf = settings.TASKFLOW
+        self.linger = conf["DRAIN_LINGER_SECONDS"] if linger is None else linger
+        q_timeout = settings.Q_CLUSTER.get("timeout")
+        self.budget = budget if budget is not None else (q_timeout or 0) - BUDGET_MARGIN_SECONDS
+        self.worker = worker_name()
+        self.heartbeat_name = f"{WorkerRole.WORKER}@{self.worker}"
+        self.beat_every = conf["HEARTBEAT_SECONDS"]
+        self.stopping = False
+        self.started = time.monotonic()
+        self.executed = 0
+        self.retired = False
+        self.registered = False
+        self.next_beat = 0.0
+        self.wake: WakeSocket | None = None
+
+    # ---- lifecycle ----
+
+    def _on_sigterm(self, *_):
+        self.stopping = True
+        if self.wake is not None:  # end a lingering select() at once
+            with contextlib.suppress(OSError):
+                self.wake.sock.sendto(b"!", str(self.wake.path))
+
+    def budget_left(self) -> float | None:
+        if self.budget <= 0:
+            return None
+        return self.budget - (time.monotonic() - self.started)
+
+    def register(self) -> None:
+        now = timezone.now()
+        updated = WorkerHeartbeat.objects.filter(name=self.heartbeat_name).update(
+            heartbeat_at=now, retired_at=None, busy_run=None
+        )
+        if not updated:
+            heartbeat_beat(role=WorkerRole.WORKER, name=self.heartbeat_name)
+        self.registered = True
+        self.next_beat = time.monotonic() + self.beat_every
+
+    def beat(self) -> None:
+        WorkerHeartbeat.objects.filter(name=self.heartbeat_name).update(heartbeat_at=timezone.now())
+        self.next_beat = time.monotonic() + self.beat_every
+
+    def retire(self) -> None:
+        """From now on the dispatcher may deliver our successor; we finish what we hold and
+        return (a replacement queued behind us then starts with no gap)."""
+        if self.retired:
+            return
+        self.retired = True
+        WorkerHeartbeat.objects.filter(name=self.heartbeat_name).update(retired_at=timezone.now())
+
+    def run(self) -> int:
+        """Drain until idle for `linger` seconds (or stopped); returns runs executed."""
+        previous = None
+        with contextlib.suppress(ValueError):  # not the main thread: no signal handling
+            previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        process.become_subreaper()
+        wake = self.wake = WakeSocket()
+        try:
+            self.register()
+            self._loop(wake)
+        finally:
+            wake.close()
+            self.retire()
+            WorkerHeartbeat.objects.filter(name=self.heartbeat_name).update(busy_run=None)
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        return self.executed
+
+    def _loop(self, wake: WakeSocket) -> None:
+        idle_since = time.monotonic()
+        while not self.stopping:
+            left = self.budget_left()
+            try:
+                run = run_claim(worker=self.worker, budget_seconds=left)
+            except BudgetExceeded:
+                return  # a fresh delivery (full budget) takes it
+            if run is not None:
+                self.execute(run)
+                if self.retired:
+                    return
+                idle_since = time.monotonic()
+                continue
+            now = time.monotonic()
+            idle_for = now - idle_since
+            if idle_for >= self.linger:
+                return
+            if left is not None and left < BUDGET_MARGIN_SECONDS:
+                return
+            if self.linger - idle_for <= HANDOFF_SECONDS or (
+                left is not None and left < BUDGET_MARGIN_SECONDS + HANDOFF_SECONDS
+            ):
+                self.retire()
+            if now >= self.next_beat:
+                self.beat()
+            wait = min(POLL_SECONDS, self.linger - idle_for, max(0.0, self.next_beat - now))
+            ready = select.select([wake], [], [], max(0.0, wait))[0]
+            if ready:
+                wake.drain()
+
+    def execute(self, run: Run, on_block=None) -> None:
+        if not self.registered:  # runjob: no drain loop around us
+            process.become_subreaper()
+        executor = Executor(
+            run,
+            worker=self.worker,
+            stop_requested=lambda: self.stopping,
+            on_block=on_block,
+            worker_beat=self.beat_if_due,
+        )
+        try:
+            outcome = executor.execute()
+        except Exception:
+            logger.exception("executor failed on run %s", run.pk)
+            from runs.queue import run_mark_lost
+
+            run_mark_lost(run=run, reason="executor error (see the worker log)")
+            return
+        run_finish(run=run, outcome=outcome, worker=self.worker)
+        self.executed += 1
+
+    def beat_if_due(self) -> None:
+        if self.registered and time.monotonic() >= self.next_beat:
+            self.beat()
