@@ -250,9 +250,16 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # ---- Execution (DESIGN.md decisions 1, 5, 6) ----
+
+
+def _engine_timing(name: str, default: float) -> float:
+    """Engine timings; end-to-end tests shorten them with TASKFLOW_<NAME> (seconds)."""
+    return float(os.environ.get(f"TASKFLOW_{name}", default))
+
+
 TASKFLOW = {
     "WORKERS": CONFIG.workers,
-    "KILL_GRACE_SECONDS": 5,
+    "KILL_GRACE_SECONDS": _engine_timing("KILL_GRACE_SECONDS", 5),
     "MAX_JOB_TIMEOUT": CONFIG.max_job_timeout,
     "LOG_MAX_BYTES": CONFIG.log_max_bytes,
     "METRICS_INTERVAL": CONFIG.metrics_interval,
@@ -262,17 +269,17 @@ TASKFLOW = {
     "LOG_RETENTION_DAYS": CONFIG.log_retention_days,
     "METRICS_TOKEN": CONFIG.metrics_token,
     "PUBLIC_URL": CONFIG.public_url or f"http://{CONFIG.host}:{CONFIG.port}",
-    "HEARTBEAT_SECONDS": 2,
-    "STALE_AFTER_SECONDS": 15,
-    "RECONCILE_SECONDS": 3,
-    "DRAIN_LINGER_SECONDS": 60,
+    "HEARTBEAT_SECONDS": _engine_timing("HEARTBEAT_SECONDS", 2),
+    "STALE_AFTER_SECONDS": _engine_timing("STALE_AFTER_SECONDS", 15),
+    "RECONCILE_SECONDS": _engine_timing("RECONCILE_SECONDS", 3),
+    "DRAIN_LINGER_SECONDS": _engine_timing("DRAIN_LINGER_SECONDS", 60),
     "HTTP_ALLOWLIST_SETTING": "http_allowlist",
 }
 
 # django-q2 only delivers "drain" tasks; our Run table is the queue of record. The timings keep
 # a delivery alive longer than the longest job (plus SIGTERM grace and the idle linger), and
 # `retry` above `timeout`, so django-q2 never redelivers a task that is still running.
-_Q_TIMEOUT = (
+_Q_TIMEOUT = int(  # whole seconds: django-q2 arms signal.alarm() with it
     CONFIG.max_job_timeout + TASKFLOW["KILL_GRACE_SECONDS"] + TASKFLOW["DRAIN_LINGER_SECONDS"] + 60
 )
 Q_CLUSTER = {
