@@ -14,7 +14,7 @@ import socket
 import ssl
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -261,23 +261,19 @@ def notifications_sweep(*, now: datetime | None = None) -> int:
     return len(ids)
 
 
-def notification_suppressed_count(*, job: Job, since: datetime | None = None) -> int:
-    """Runs whose notifications were suppressed for this job since `since` (default: the last
-    notification that went out)."""
-    if since is None:
-        last_sent = (
-            Notification.objects.filter(job=job, status=DeliveryStatus.SENT)
-            .order_by("-created_at")
-            .values_list("created_at", flat=True)
-            .first()
-        )
-        since = last_sent or datetime.min.replace(tzinfo=UTC)
-    return (
-        Notification.objects.filter(job=job, status=DeliveryStatus.SUPPRESSED, created_at__gt=since)
-        .values("run_id")
-        .distinct()
-        .count()
+def notification_suppressed_count(*, job: Job, before_run: Run | None = None) -> int:
+    """Runs of this job whose notifications were suppressed since the last notification that
+    went out (rows are compared by id: creation order, immune to clock ties)."""
+    sent = Notification.objects.filter(job=job, status=DeliveryStatus.SENT)
+    if before_run is not None:
+        sent = sent.exclude(run=before_run)
+    last_sent_id = sent.order_by("-pk").values_list("pk", flat=True).first() or 0
+    suppressed = Notification.objects.filter(
+        job=job, status=DeliveryStatus.SUPPRESSED, pk__gt=last_sent_id
     )
+    if before_run is not None:
+        suppressed = suppressed.exclude(run=before_run)
+    return suppressed.values("run_id").distinct().count()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,7 +402,7 @@ def email_compose(notification: Notification, *, from_email: str) -> EmailMessag
     if run.error_message:
         lines.append(f"Reason:    {run.error_message}")
     if job:
-        suppressed = notification_suppressed_count(job=job)
+        suppressed = notification_suppressed_count(job=job, before_run=run)
         if suppressed:
             lines.append(f"Suppressed since the last notification: {suppressed} run(s)")
     lines += ["", f"Run: {summary['url']}", "", f"Last {LOG_TAIL_LINES} log lines:"]
@@ -675,6 +671,13 @@ def smtp_deliver(*, config: dict, message: EmailMessage) -> str:
             f"timeout: SMTP server {config['server']}:{config['port']} did not answer within "
             f"{timeout:g} s"
         ) from exc
+    except smtplib.SMTPServerDisconnected as exc:
+        if "timed out" not in str(exc):  # smtplib reports a read timeout as a disconnect
+            raise SmtpError(_scrub(_smtp_error_text(exc), config)) from None
+        raise SmtpError(
+            f"timeout: SMTP server {config['server']}:{config['port']} did not answer within "
+            f"{timeout:g} s"
+        ) from None
     except (smtplib.SMTPException, OSError) as exc:
         raise SmtpError(_scrub(_smtp_error_text(exc), config)) from None
     return f"{code} {reply.decode(errors='replace') if isinstance(reply, bytes) else reply}"
