@@ -102,6 +102,7 @@ def exception_handler(exc, context):
         message = "Validation failed: " + _first_message(exc.detail)
     elif isinstance(exc, InvalidCredentials):
         code, message = ErrorCode.INVALID_CREDENTIALS, str(exc.detail)
+        response.status_code = status.HTTP_401_UNAUTHORIZED  # DRF says 403 on a no-auth view
     elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         code, message = ErrorCode.INVALID_TOKEN, _first_message(exc.detail)
         response.status_code = status.HTTP_401_UNAUTHORIZED
