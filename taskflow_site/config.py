@@ -151,6 +151,12 @@ KEYS: tuple[Key, ...] = (
     ),
     Key("http_allowlist", _list, [], "Private hosts/CIDRs HTTP jobs and webhooks may reach"),
     Key("metrics_token", _str, None, "Bearer token for GET /metrics", secret=True),
+    Key(
+        "metrics_allowlist",
+        _list,
+        [],
+        "Client IPs/CIDRs that may GET /metrics without a token (loopback always may)",
+    ),
     Key("smtp_server", _str, None, "SMTP host", env=("SMTP_SERVER",)),
     Key("smtp_port", _port, 587, "SMTP port", env=("SMTP_PORT",)),
     Key("smtp_username", _str, None, "SMTP user", env=("SMTP_USERNAME",)),

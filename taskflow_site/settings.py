@@ -268,6 +268,7 @@ TASKFLOW = {
     "HTTP_ALLOWLIST": CONFIG.http_allowlist,
     "LOG_RETENTION_DAYS": CONFIG.log_retention_days,
     "METRICS_TOKEN": CONFIG.metrics_token,
+    "METRICS_ALLOWLIST": CONFIG.metrics_allowlist,  # used when METRICS_TOKEN is unset
     "PUBLIC_URL": CONFIG.public_url or f"http://{CONFIG.host}:{CONFIG.port}",
     "HEARTBEAT_SECONDS": _engine_timing("HEARTBEAT_SECONDS", 2),
     "STALE_AFTER_SECONDS": _engine_timing("STALE_AFTER_SECONDS", 15),

@@ -4,12 +4,14 @@ from django.views.generic import RedirectView
 
 from accounts.api import SetupAdminApi, SetupStatusApi
 from accounts.views import setup_page
+from metrics.prometheus import metrics_view
 from taskflow_site.debugtools import stacks
 from taskflow_site.views import health
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("health", health, name="health"),
+    path("metrics", metrics_view, name="prometheus-metrics"),  # token or loopback only
     path("debug/stacks", stacks, name="debug-stacks"),  # 404 unless --debug and an admin
     path("setup", setup_page, name="setup"),
     path("setup/status", SetupStatusApi.as_view(), name="setup-status"),
