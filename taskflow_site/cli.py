@@ -288,7 +288,7 @@ class Supervisor:
     def migrate(self) -> int:
         self.out.say("Applying database migrations...")
         return subprocess.call(
-            django_command("migrate", "--noinput", "-v", "0"),
+            django_command("migrate", "--noinput", "-v", "0", "--skip-checks"),  # qcluster checks
             env=self.env,
             stdin=subprocess.DEVNULL,
         )
@@ -318,10 +318,10 @@ class Supervisor:
             (self.out.say if database.get("ok") else self.out.warn)(line)
         elif database:
             self.out.say(f"Database: {database.get('vendor')}")
-        self.out.ok(f"TaskFlow {version()} is ready: {url}/")
         status, setup = http_get(f"{url}/setup/status", timeout=2)
         if status == 200 and (setup.get("data") or {}).get("needsSetup"):
             self.out.say(f"No user exists yet: open {url}/setup to create the first admin.")
+        self.out.ok(f"TaskFlow {version()} is ready: {url}/")
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -347,6 +347,8 @@ class Supervisor:
                 self.config.host,
                 "-p",
                 str(self.config.port),
+                "-v",  # no access log: the reverse proxy keeps one
+                "0",
                 "--proxy-headers" if self.config.trusted_proxies else "--no-server-name",
                 "taskflow_site.asgi:application",
             ],

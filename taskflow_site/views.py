@@ -56,4 +56,7 @@ def health_report() -> tuple[bool, dict]:
 def health(request):
     """200 {"status": "ok", ...} or 503 with "problems" naming each failing check."""
     healthy, report = health_report()
-    return JsonResponse(report, status=200 if healthy else 503)
+    response = JsonResponse(report, status=200 if healthy else 503)
+    # an unhealthy report is an answer, not a server error: keep it out of the error log
+    response._has_been_logged = True
+    return response

@@ -1,0 +1,61 @@
+"""`taskflow run`: one supervised tree (daphne + cluster) that leaves nothing behind."""
+
+import signal
+import sys
+
+import psutil
+import pytest
+
+from tests.support.processes import child_env, free_port, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def start_taskflow(processes, tmp_path):
+    port = free_port()
+    argv = [sys.executable, "-m", "taskflow_site.cli", "run", "--port", str(port)]
+    argv += ["--data-dir", str(tmp_path / "data"), "--no-color"]
+    proc = processes.start("taskflow", argv, env=child_env())
+    wait_for(
+        lambda: "is ready" in processes.log_text("taskflow") or proc.poll() is not None,
+        timeout=90,
+        message="taskflow run to report ready",
+    )
+    assert proc.poll() is None, processes.log_text("taskflow")
+    return proc, port
+
+
+def tree_of(pid):
+    return psutil.Process(pid).children(recursive=True)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_it_stops_every_child_on_sigterm_and_sigint(processes, tmp_path, signum):
+    proc, port = start_taskflow(processes, tmp_path)
+    out = processes.log_text("taskflow")
+    assert f"http://127.0.0.1:{port}/" in out
+    assert f"open http://127.0.0.1:{port}/setup" in out  # no user yet: setup is next
+    descendants = tree_of(proc.pid)
+    commands = [" ".join(child.cmdline()) for child in descendants]
+    assert any("daphne" in command for command in commands)
+    assert any("qcluster" in command for command in commands)
+
+    proc.send_signal(signum)
+
+    assert proc.wait(30) == 0
+    _, alive = psutil.wait_procs(descendants, timeout=5)
+    assert alive == []
+    assert "TaskFlow stopped." in processes.log_text("taskflow")
+
+
+def test_a_child_that_dies_stops_everything_with_a_non_zero_exit(processes, tmp_path):
+    proc, _ = start_taskflow(processes, tmp_path)
+    descendants = tree_of(proc.pid)
+    web = next(child for child in descendants if "daphne" in " ".join(child.cmdline()))
+
+    web.kill()
+
+    assert proc.wait(30) == 1
+    assert "the web process exited with code -9" in processes.log_text("taskflow")
+    _, alive = psutil.wait_procs(descendants, timeout=5)
+    assert alive == []
