@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from accounts.models import Setting
+
 
 class Channel(models.TextChoices):
     EMAIL = "email", "E-mail"
@@ -45,3 +47,12 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.target} ({self.status})"
+
+
+class SmtpSettings(Setting):
+    """Admin entry point for the SMTP settings page (the row accounts.Setting key "smtp")."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "SMTP settings"
+        verbose_name_plural = "SMTP settings"
