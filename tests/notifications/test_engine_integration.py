@@ -1,0 +1,85 @@
+"""Through the real executor: retries give one notification, for the final state (A2)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from jobs.models import NotifyOn
+from notifications.models import DeliveryStatus, Notification
+from runs.models import Run, RunStatus
+from runs.services import run_enqueue
+from tests.factories import JobFactory
+from tests.runs.helpers import execute
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_for(predicate, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_it_sends_one_mail_for_the_final_attempt(smtp_configured, owner):
+    job = JobFactory(
+        name="flaky",
+        created_by=owner,
+        script="echo attempt; exit 3",
+        retry_count=1,
+        retry_delay_seconds=0,
+        notify_on=NotifyOn.FAILURE,
+        notify_emails="ops@example.com",
+    )
+    first, _ = run_enqueue(job=job, trigger_type="manual")
+    first = execute(first)
+    assert first.status == RunStatus.FAILURE
+    retry = Run.objects.get(parent=first)
+    assert not Notification.objects.exists()  # the first attempt will be retried: no mail
+
+    retry = execute(retry)
+
+    assert retry.status == RunStatus.FAILURE
+    wait_for(lambda: Notification.objects.filter(status=DeliveryStatus.SENT).exists())
+    # rows are planned before delivery starts, so this count is final: one row, one mail
+    assert Notification.objects.count() == 1
+    assert len(smtp_configured.messages) == 1
+    mail = smtp_configured.messages[0]
+    assert "Subject: [TaskFlow] flaky: FAILURE" in mail
+    assert "Attempt:   2 of 2" in mail
+    assert "Exit code: 3" in mail
+    assert "[stdout] attempt" in mail
+    assert list(Notification.objects.values_list("run_id", flat=True)) == [retry.pk]
+
+
+def test_an_http_job_runs_through_the_executor(local_server, allow_loopback, owner):
+    from tests.http.servers import Reply
+
+    local_server.routes["/ping"] = Reply(200, b"pong")
+    local_server.routes["/gone"] = Reply(410, b"gone")
+    ok_job = JobFactory(created_by=owner, kind="http", http_url=local_server.url("/ping"))
+    bad_job = JobFactory(created_by=owner, kind="http", http_url=local_server.url("/gone"))
+
+    ok = execute(run_enqueue(job=ok_job, trigger_type="manual")[0])
+    bad = execute(run_enqueue(job=bad_job, trigger_type="manual")[0])
+
+    assert (ok.status, ok.exit_code) == (RunStatus.SUCCESS, 0)
+    assert (bad.status, bad.exit_code) == (RunStatus.FAILURE, 1)
+    from runs.services import run_log_lines
+
+    assert [line.content for line in run_log_lines(run=ok) if line.stream == "stdout"] == ["pong"]
+
+
+def test_a_private_http_target_fails_the_run(local_server, owner):
+    from tests.http.servers import Reply
+
+    local_server.routes["/ping"] = Reply(200, b"pong")
+    job = JobFactory(created_by=owner, kind="http", http_url=local_server.url("/ping"))
+    run = execute(run_enqueue(job=job, trigger_type="manual")[0])
+    assert run.status == RunStatus.FAILURE
+    assert local_server.requests == []
