@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand
 
 from jobs.tick import tick_steps
 from metrics.steps import metrics_steps
+from notifications.steps import notification_steps
 from runs.cluster import ClusterLoop, Step, heartbeat_beat, heartbeat_forget
 from runs.reconciler import DISPATCH_SECONDS, Dispatcher, drains_interrupt, reconcile_step
 from taskflow_site.dbcheck import log_database_pragmas
@@ -29,6 +30,7 @@ def cluster_steps() -> list[Step]:
         # keep TASKFLOW workers' drain loops delivered (django-q2 only delivers)
         Step("dispatch", Dispatcher(), interval=DISPATCH_SECONDS),
         *tick_steps(),  # due jobs -> runs right after each minute boundary; "tick" heartbeat
+        *notification_steps(),  # deliver notifications a dead worker left pending
         *metrics_steps(),  # hourly/daily rollups, retention after midnight UTC (last: slowest)
     ]
 

@@ -1,0 +1,13 @@
+"""Cluster-loop step: deliver notifications a dead process left pending (see services)."""
+
+from __future__ import annotations
+
+from runs.cluster import Step
+
+SWEEP_SECONDS = 30.0
+
+
+def notification_steps() -> list[Step]:
+    from notifications.services import notifications_sweep
+
+    return [Step("notifications", lambda now: notifications_sweep() > 0, interval=SWEEP_SECONDS)]
