@@ -85,22 +85,17 @@ def marker_processes(run_id: str, *, exclude: set[int] | None = None) -> list[ps
     return found
 
 
-def describe(procs: list[psutil.Process]) -> str:
-    """ "pid name, ..." (psutil caches the name once read, so this works after the kill)."""
-    parts = []
-    for proc in procs[:10]:
-        try:
-            parts.append(f"{proc.pid} {proc.name()}")
-        except psutil.Error:
-            parts.append(str(proc.pid))
-    more = f" and {len(procs) - 10} more" if len(procs) > 10 else ""
-    return ", ".join(parts) + more
+def describe(found: list[str]) -> str:
+    """ "pid name, ..." for a system line (at most ten)."""
+    more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+    return ", ".join(found[:10]) + more
 
 
-def _remember_names(procs: list[psutil.Process]) -> None:
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.name()
+def _label(proc: psutil.Process) -> str:
+    try:
+        return f"{proc.pid} {proc.name()}"
+    except psutil.Error:
+        return str(proc.pid)
 
 
 def group_members(pgid: int) -> list[psutil.Process]:
@@ -116,9 +111,9 @@ def group_members(pgid: int) -> list[psutil.Process]:
 
 def kill_run_processes(
     run_id: str, pgid: int | None, *, grace: float = 0.5, term_first: bool = True
-) -> list[psutil.Process]:
-    """TERM (then KILL after `grace`) the run's group and every marker process; returns what
-    was found alive. Reaps our own children among them."""
+) -> list[str]:
+    """TERM (then KILL after `grace`) the run's group and every marker process; returns
+    "pid name" of what was found alive. Reaps our own children among them."""
     targets: dict[int, psutil.Process] = {}
     if pgid and group_alive(pgid):
         for proc in group_members(pgid):
@@ -128,7 +123,7 @@ def kill_run_processes(
     if not targets and not (pgid and group_alive(pgid)):
         return []
     procs = list(targets.values())
-    _remember_names(procs)
+    labels = [_label(proc) for proc in procs]
     first = signal.SIGTERM if term_first else signal.SIGKILL
     if pgid:
         signal_group(pgid, first)
@@ -146,7 +141,7 @@ def kill_run_processes(
     for pid in own_children():
         if pid in targets:
             reap(pid)
-    return procs
+    return labels
 
 
 class TreeSampler:

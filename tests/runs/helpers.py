@@ -1,0 +1,48 @@
+"""Run a job or task through the real executor in this process (real bash, no cluster)."""
+
+from __future__ import annotations
+
+from runs.models import Run, RunStatus
+from runs.process import marker_processes
+from runs.queue import run_claim
+from runs.services import run_enqueue, run_enqueue_task, run_log_lines
+from runs.worker import Drain
+
+
+def execute(run: Run) -> Run:
+    claimed = run_claim(worker="test:1", run_id=run.pk)
+    assert claimed is not None, "the run was not pending"
+    Drain(linger=0, budget=0).execute(claimed)
+    claimed.refresh_from_db()
+    return claimed
+
+
+def run_script(script: str, **spec) -> Run:
+    run, _ = run_enqueue_task(spec={"kind": "shell", "script": script, **spec})
+    return execute(run)
+
+
+def run_job(job) -> Run:
+    run, _ = run_enqueue(job=job, trigger_type="manual")
+    assert run.status == RunStatus.PENDING
+    return execute(run)
+
+
+def lines(run: Run, stream: str | None = None) -> list[str]:
+    return [
+        line.content
+        for line in run_log_lines(run=run, limit=10**7)
+        if stream is None or line.stream == stream
+    ]
+
+
+def leftovers(run: Run) -> list:
+    return marker_processes(str(run.pk))
+
+
+def engine_settings(**overrides):
+    """override_settings for a few TASKFLOW keys (the rest unchanged)."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    return override_settings(TASKFLOW={**settings.TASKFLOW, **overrides})
