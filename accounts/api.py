@@ -161,7 +161,8 @@ def _user_or_404(pk: int) -> User:
 
 
 def _user_errors(exc: DjangoValidationError):
-    details = validation_details(exc)
+    # user_create's validate_password raises a bare list of messages: they are the password's
+    details = validation_details(exc) if hasattr(exc, "error_dict") else {"password": exc.messages}
     if any("already exists" in str(m) for m in details.get("username", [])):
         return Conflict("A user with that username already exists.")
     return exceptions.ValidationError(details)

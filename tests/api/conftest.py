@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from jobs.services import job_next_run
 from runs.logformat import encode_lines
 from runs.models import LogChunk, RunStatus
 from tests.factories import JobFactory, RunFactory, ScheduleFactory
@@ -43,6 +44,8 @@ def add_log_lines(run, texts: list[str], stream: str = "stdout") -> None:
 def owner_job(owner):
     job = JobFactory(name="owner-job", created_by=owner)
     ScheduleFactory(job=job, hours=[3], minutes=[0])
+    job.next_run_at = job_next_run(job=job, after=timezone.now())
+    job.save(update_fields=["next_run_at"])
     return job
 
 
