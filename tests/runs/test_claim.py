@@ -1,0 +1,70 @@
+"""run_claim: order (priority, then time), availability, overlap per job, exactly once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from runs.models import RunStatus
+from runs.queue import BudgetExceeded, run_claim
+from tests.factories import JobFactory, RunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_claims_by_priority_then_fifo():
+    now = timezone.now()
+    older = RunFactory(priority=0, available_at=now - timedelta(seconds=10))
+    newer = RunFactory(priority=0, available_at=now - timedelta(seconds=5))
+    urgent = RunFactory(priority=5, available_at=now - timedelta(seconds=1))
+    order = [run_claim(worker="w:1").pk for _ in range(3)]
+    assert order == [urgent.pk, older.pk, newer.pk]
+    assert run_claim(worker="w:1") is None
+
+
+def test_it_marks_the_claimed_run_running_for_the_worker():
+    RunFactory()
+    run = run_claim(worker="host:42")
+    assert run.status == RunStatus.RUNNING
+    assert run.worker == "host:42"
+    assert run.started_at is not None
+    assert run.heartbeat_at is not None
+
+
+def test_it_never_claims_a_run_twice():  # A3 at the queue level
+    run = RunFactory()
+    assert run_claim(worker="w:1", run_id=run.pk) is not None
+    assert run_claim(worker="w:2", run_id=run.pk) is None
+    assert run_claim(worker="w:2") is None
+
+
+def test_it_waits_until_available_at():
+    RunFactory(available_at=timezone.now() + timedelta(minutes=5))
+    assert run_claim(worker="w:1") is None
+
+
+def test_it_does_not_start_a_second_run_of_a_busy_job():  # A9 overlap, without the tick
+    job = JobFactory(overlap_policy="queue")
+    RunFactory(job=job, status=RunStatus.RUNNING)
+    queued = RunFactory(job=job)
+    other = RunFactory()
+    assert run_claim(worker="w:1").pk == other.pk
+    assert run_claim(worker="w:1") is None
+    queued.refresh_from_db()
+    assert queued.status == RunStatus.PENDING
+
+
+def test_it_allows_concurrent_runs_when_the_job_says_so():
+    job = JobFactory(overlap_policy="allow")
+    RunFactory(job=job, status=RunStatus.RUNNING)
+    queued = RunFactory(job=job)
+    assert run_claim(worker="w:1").pk == queued.pk
+
+
+def test_it_refuses_a_run_that_does_not_fit_the_delivery_budget():
+    RunFactory(spec={"kind": "shell", "script": "true", "timeout_seconds": 600})
+    with pytest.raises(BudgetExceeded):
+        run_claim(worker="w:1", budget_seconds=300)
+    assert run_claim(worker="w:1", budget_seconds=700) is not None
