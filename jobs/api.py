@@ -327,6 +327,19 @@ def _schedule_task_data(job: Job) -> dict:
     ).data
 
 
+def _save_schedule_task(call, **kwargs) -> Job:
+    """_save, with schedule errors flattened: LocalFlow's cron_expr is a top-level field."""
+    try:
+        return _save(call, **kwargs)
+    except exceptions.ValidationError as exc:
+        details = dict(exc.detail)
+        nested = details.pop("schedule", None)
+        if isinstance(nested, dict):
+            for key, messages in nested.items():
+                details["cron_expr" if key == "non_field_errors" else key] = messages
+        raise exceptions.ValidationError(details) from None
+
+
 def _schedule_task_fields(data: dict) -> dict:
     payload = task_payload(data["task_type"], data["payload"])
     fields = task_job_fields(data["task_type"], payload)
@@ -356,7 +369,7 @@ class ScheduleTaskListApi(APIView):
         serializer = ScheduleTaskInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = _schedule_task_fields(serializer.validated_data)
-        job = _save(
+        job = _save_schedule_task(
             job_services.job_create,
             created_by=request.user,
             schedule={"cron_expr": serializer.validated_data["cron_expr"]},
@@ -379,7 +392,7 @@ class ScheduleTaskDetailApi(APIView):
         serializer = ScheduleTaskInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = _schedule_task_fields(serializer.validated_data)
-        job = _save(
+        job = _save_schedule_task(
             job_services.job_update,
             job=job,
             schedule={"cron_expr": serializer.validated_data["cron_expr"]},

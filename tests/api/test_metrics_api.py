@@ -1,0 +1,57 @@
+"""Metrics endpoints: job trends by range, one run's samples, the seed's dashboard keys."""
+
+import pytest
+from django.utils import timezone
+
+from metrics.models import MetricSample
+
+pytestmark = pytest.mark.django_db
+
+
+def test_dashboard_stats_have_the_seeds_keys_and_types(owner_api, owner_run):
+    response = owner_api.get("/api/dashboard/stats")
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert list(data) == [
+        "activeJobs",
+        "runningNow",
+        "successRate",
+        "totalFailures",
+        "averageDuration",
+        "uptime",
+    ]
+    assert isinstance(data["activeJobs"], int)
+    assert isinstance(data["successRate"], float) and 0 <= data["successRate"] <= 1
+    assert data["successRate"] == 1.0
+    assert data["averageDuration"] == 1200
+
+
+@pytest.mark.parametrize(("query", "days"), [("", 7), ("?range=7d", 7), ("?range=90d", 90)])
+def test_job_metrics_take_a_range(owner_api, owner_run, query, days):
+    response = owner_api.get(f"/api/jobs/{owner_run.job_id}/metrics{query}")
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["rangeDays"] == days
+    assert data["summary"]["runCount"] == 1
+
+
+def test_an_unknown_range_is_a_validation_error(owner_api, owner_job):
+    response = owner_api.get(f"/api/jobs/{owner_job.id}/metrics?range=1y")
+    assert response.status_code == 400
+    assert "range" in response.json()["details"]
+
+
+def test_run_metrics_list_samples_with_camel_case_keys(owner_api, owner_run):
+    MetricSample.objects.create(
+        run=owner_run,
+        timestamp=timezone.now(),
+        cpu_percent=78.5,
+        memory_bytes=256_000_000,
+        memory_percent=25.0,
+    )
+    data = owner_api.get(f"/api/runs/{owner_run.id}/metrics").json()["data"]
+    assert data["runId"] == str(owner_run.id)
+    sample = data["samples"][0]
+    assert set(sample) == {"timestamp", "cpuPercent", "memoryBytes", "memoryPercent"}
+    assert sample["cpuPercent"] == 78.5
+    assert data["summary"]["sampleCount"] == 1
