@@ -10,8 +10,9 @@ hour fields do not start with `*`): a slot in the spring-forward gap fires at th
 minute after the jump, a slot in the repeated hour fires once (the first time). Otherwise every
 real instant that matches fires (both passes of a repeated hour, none in the gap).
 
-Cron expressions are evaluated by cronsim (which follows Debian cron), wrapped so that every
-result is strictly after the previous one and wildcard jobs never fire at a non-existent time.
+Cron expressions are parsed by cronsim (Debian cron's syntax and its day-of-month OR
+day-of-week rule) and then walked exactly like the grid, so both follow the same DST rules.
+(cronsim's own iterator skips matches in zones with 30-minute DST shifts, e.g. Lord Howe.)
 Weekday 7 = Sunday is accepted in cron expressions (as Debian cron does); the grid's weekdays
 are 0-6 with 0 = Sunday (the seed's format) and 7 is rejected there.
 """
@@ -19,7 +20,8 @@ are 0-6 with 0 = Sunday (the seed's format) and 7 is rejected there.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -263,28 +265,67 @@ def is_fixed_time(schedule: dict) -> bool:
     return bool(schedule.get("hours")) and bool(schedule.get("minutes"))
 
 
-def _grid_dates(schedule: dict, start: date) -> Iterator[date]:
-    years = schedule.get("years") or range(start.year, start.year + HORIZON_YEARS + 1)
-    months = schedule.get("months") or range(1, 13)
-    days = schedule.get("days")
+@dataclass(frozen=True)
+class _Plan:
+    """What matches, field by field: the grid's lists, or a parsed cron expression's sets."""
+
+    years: Sequence[int] | None  # None = any (up to HORIZON_YEARS ahead)
+    months: Sequence[int]
+    days: Sequence[int] | None  # candidate days of month; None = every day, see day_ok
+    day_ok: Callable[[date], bool]
+    hours: Sequence[int]
+    minutes: Sequence[int]
+    fixed: bool
+
+
+def _grid_plan(schedule: dict) -> _Plan:
     weekdays = schedule.get("weekdays")
+
+    def day_ok(day: date) -> bool:
+        # Python's Monday=0..Sunday=6 -> the seed's Sunday=0..Saturday=6
+        return not weekdays or (day.weekday() + 1) % 7 in weekdays
+
+    return _Plan(
+        years=schedule.get("years") or None,
+        months=schedule.get("months") or range(1, 13),
+        days=schedule.get("days") or None,
+        day_ok=day_ok,
+        hours=schedule.get("hours") or range(24),
+        minutes=schedule.get("minutes") or range(60),
+        fixed=is_fixed_time(schedule),
+    )
+
+
+def _cron_plan(schedule: dict) -> _Plan:
+    # cronsim parses (names, ranges, steps, lists, L, #) and decides the day rule (OR when
+    # both day fields are restricted); walking the calendar and DST are ours, as for the grid.
+    parsed = CronSim(cron_fields(schedule["cron_expr"]), datetime(2000, 1, 1))
+    return _Plan(
+        years=None,
+        months=sorted(parsed.months),
+        days=None,
+        day_ok=parsed.match_day,
+        hours=sorted(parsed.hours),
+        minutes=sorted(parsed.minutes),
+        fixed=is_fixed_time(schedule),
+    )
+
+
+def _dates(plan: _Plan, start: date) -> Iterator[date]:
+    years = plan.years or range(start.year, start.year + HORIZON_YEARS + 1)
     for year in years:
         if year < start.year:
             continue
-        for month in months:
+        for month in plan.months:
             if (year, month) < (start.year, start.month):
                 continue
             month_length = calendar.monthrange(year, month)[1]
-            for day in days or range(1, month_length + 1):
+            for day in plan.days or range(1, month_length + 1):
                 if day > month_length:
                     break
                 current = date(year, month, day)
-                if current < start:
-                    continue
-                # Python's Monday=0..Sunday=6 -> the seed's Sunday=0..Saturday=6
-                if weekdays and (current.weekday() + 1) % 7 not in weekdays:
-                    continue
-                yield current
+                if current >= start and plan.day_ok(current):
+                    yield current
 
 
 def _steady_offset(tz: ZoneInfo, day: date) -> timedelta | None:
@@ -298,57 +339,39 @@ def _steady_offset(tz: ZoneInfo, day: date) -> timedelta | None:
     return offset
 
 
-def _grid_day(
-    schedule: dict, tz: ZoneInfo, day: date, fixed: bool, after: datetime
-) -> Iterator[datetime]:
-    hours = schedule.get("hours") or range(24)
-    minutes = schedule.get("minutes") or range(60)
+def _day_instants(plan: _Plan, tz: ZoneInfo, day: date, after: datetime) -> Iterator[datetime]:
     midnight = datetime.combine(day, time())
     offset = _steady_offset(tz, day)
     if offset is not None:
         base = midnight - offset  # naive UTC of local midnight
-        for hour in hours:
+        for hour in plan.hours:
             if (base + timedelta(hours=hour, minutes=59)).replace(tzinfo=UTC) <= after:
                 continue
-            for minute in minutes:
+            for minute in plan.minutes:
                 instant = (base + timedelta(hours=hour, minutes=minute)).replace(tzinfo=UTC)
                 if instant > after:
                     yield instant
         return
     found: set[datetime] = set()
-    for hour in hours:
-        for minute in minutes:
+    for hour in plan.hours:
+        for minute in plan.minutes:
             naive = midnight + timedelta(hours=hour, minutes=minute)
             if _is_imaginary(naive, tz):
-                if fixed:
+                if plan.fixed:
                     found.add(_to_utc(_after_gap(naive, tz), tz))
                 continue
             found.add(_to_utc(naive, tz, fold=0))
-            if not fixed:
+            if not plan.fixed:
                 found.add(_to_utc(naive, tz, fold=1))  # same instant unless ambiguous
     yield from sorted(instant for instant in found if instant > after)
 
 
-def _grid_iter(schedule: dict, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
-    fixed = is_fixed_time(schedule)
+def _plan_iter(plan: _Plan, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
     # one date back: a slot of yesterday's local date can be shifted past `after` by a gap
     start = after.astimezone(tz).date() - timedelta(days=1)
     last = after
-    for day in _grid_dates(schedule, start):
-        for instant in _grid_day(schedule, tz, day, fixed, last):
-            yield instant
-            last = instant
-
-
-def _cron_iter(schedule: dict, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
-    expr = cron_fields(schedule["cron_expr"])
-    fixed = is_fixed_time(schedule)
-    last = after
-    for local in CronSim(expr, after.astimezone(tz)):
-        if not fixed and _is_imaginary(local.replace(tzinfo=None), tz):
-            continue  # a wildcard job fires only at wall times that exist
-        instant = local.astimezone(UTC)
-        if instant > last:  # fall-back: cronsim's naive walk can revisit an earlier instant
+    for day in _dates(plan, start):
+        for instant in _day_instants(plan, tz, day, last):
             yield instant
             last = instant
 
@@ -358,10 +381,8 @@ def schedule_iter(schedule: dict, tz: ZoneInfo | str, after: datetime) -> Iterat
     if after.tzinfo is None:
         raise ValueError("`after` must be an aware datetime")
     zone = _zone(tz)
-    after = after.astimezone(UTC)
-    if schedule.get("cron_expr"):
-        return _cron_iter(schedule, zone, after)
-    return _grid_iter(schedule, zone, after)
+    plan = _cron_plan(schedule) if schedule.get("cron_expr") else _grid_plan(schedule)
+    return _plan_iter(plan, zone, after.astimezone(UTC))
 
 
 def schedule_next(schedule: dict, tz: ZoneInfo | str, after: datetime) -> datetime | None:
