@@ -7,6 +7,7 @@ daemon thread after commit; `notifications_sweep` delivers pending rows a dead p
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import smtplib
@@ -39,6 +40,7 @@ LOG_TAIL_LINES = 20
 WEBHOOK_ATTEMPTS = 3
 WEBHOOK_BACKOFF_SECONDS = 2.0  # first retry after 2 s, then 4 s
 WEBHOOK_TIMEOUT_SECONDS = 10.0
+EXIT_GRACE_SECONDS = 15.0
 SWEEP_PENDING_AFTER = timedelta(seconds=60)
 SWEEP_SENDING_STALE_AFTER = timedelta(minutes=15)
 
@@ -228,8 +230,14 @@ def run_notify(*, run: Run) -> None:
         logger.exception("could not plan notifications for run %s", run.pk)
 
 
+_delivering: set[threading.Thread] = set()
+_delivering_lock = threading.Lock()
+
+
 def notifications_deliver_background(ids: list[int]) -> threading.Thread:
-    """Deliver in a daemon thread: a slow SMTP server or webhook never holds the worker."""
+    """Deliver in a daemon thread: a slow SMTP server or webhook never holds the worker.
+    A process that exits normally (e.g. `manage.py runjob`) waits up to EXIT_GRACE_SECONDS
+    for these threads; what is still pending after that is left to the sweep."""
 
     def deliver_all() -> None:
         try:
@@ -237,10 +245,25 @@ def notifications_deliver_background(ids: list[int]) -> threading.Thread:
                 notification_deliver(notification_id=notification_id)
         finally:
             connection.close()  # this thread's own connection
+            with _delivering_lock:
+                _delivering.discard(threading.current_thread())
 
     thread = threading.Thread(target=deliver_all, name="notify", daemon=True)
+    with _delivering_lock:
+        _delivering.add(thread)
     thread.start()
     return thread
+
+
+def _wait_for_deliveries() -> None:
+    deadline = time.monotonic() + EXIT_GRACE_SECONDS
+    with _delivering_lock:
+        threads = list(_delivering)
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(_wait_for_deliveries)
 
 
 def notifications_sweep(*, now: datetime | None = None) -> int:

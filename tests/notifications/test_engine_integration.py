@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from jobs.models import NotifyOn
@@ -12,18 +10,9 @@ from runs.models import Run, RunStatus
 from runs.services import run_enqueue
 from tests.factories import JobFactory
 from tests.runs.helpers import execute
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_for(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_it_sends_one_mail_for_the_final_attempt(smtp_configured, owner):
@@ -83,3 +72,19 @@ def test_a_private_http_target_fails_the_run(local_server, owner):
     run = execute(run_enqueue(job=job, trigger_type="manual")[0])
     assert run.status == RunStatus.FAILURE
     assert local_server.requests == []
+
+
+@pytest.mark.e2e
+def test_runjob_delivers_its_mail_before_the_process_exits(processes, smtp_configured, owner):
+    job = JobFactory(
+        name="from-terminal",
+        created_by=owner,
+        script="echo hi; exit 4",
+        notify_on=NotifyOn.FAILURE,
+        notify_emails="ops@example.com",
+    )
+    proc = processes.manage("runjob", "runjob", str(job.pk))
+    assert proc.wait(60) == 1, processes.log_text("runjob")
+    # the mail went out while the command exited, not later by someone else's sweep
+    assert len(smtp_configured.messages) == 1
+    assert Notification.objects.get().status == DeliveryStatus.SENT

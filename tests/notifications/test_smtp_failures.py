@@ -18,19 +18,9 @@ from notifications.services import (
 )
 from runs.models import RunStatus
 from tests.notifications.conftest import finished_run
-from tests.support.processes import free_port
+from tests.support.processes import free_port, wait_for
 
 pytestmark = pytest.mark.django_db
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_it_times_out_a_hung_smtp_server_quickly(hung_server, mail_job):

@@ -24,7 +24,11 @@ from runs.models import RunStatus
 from tests.notifications.conftest import RecordingHandler, finished_run
 from tests.support.processes import free_port
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    # the AUTH test server runs without TLS on loopback on purpose
+    pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS"),
+]
 PASSWORD = "s3cr3t-Pa55word-xyz"
 
 

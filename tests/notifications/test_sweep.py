@@ -3,7 +3,6 @@ marked failed (never sent twice)."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -14,17 +13,9 @@ from notifications.services import notifications_plan, notifications_sweep
 from notifications.steps import notification_steps
 from runs.models import RunStatus
 from tests.notifications.conftest import finished_run
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_it_delivers_pending_notifications_left_behind(smtp_configured, mail_job):
