@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: run test lint test-sqlite test-postgres install bench clean browser-deps
+.PHONY: run test lint test-sqlite test-postgres install bench clean browser-deps readme
 
 $(UV):
 	$(PYTHON) -m venv .tools && .tools/bin/pip install -q uv
@@ -42,6 +42,9 @@ test: lint test-sqlite test-postgres ## ruff + the whole suite on SQLite, then o
 
 bench: install
 	$(UV) run python bench/run_all.py
+
+readme: install ## regenerate README's configuration table from taskflow_site.config.KEYS
+	$(UV) run python -c "import re, pathlib; from taskflow_site.cli import config_reference_markdown as t; p = pathlib.Path('README.md'); s = p.read_text(); p.write_text(re.sub(r'(<!-- config-table:start[^\n]*-->\n).*?(<!-- config-table:end -->)', lambda m: m.group(1) + t() + '\n' + m.group(2), s, flags=re.S))"
 
 clean:
 	rm -rf .venv .tools .ruff_cache

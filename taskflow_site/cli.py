@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from taskflow_site.config import KEYS_BY_NAME, Config, ConfigError, load_config
+from taskflow_site.config import KEYS, KEYS_BY_NAME, Config, ConfigError, load_config
 
 # `stop` waits this long after SIGTERM before SIGKILL (the seed's 10 s); the supervisor's own
 # grace for its children is shorter so a normal stop never needs the SIGKILL.
@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "help":
             command.add_argument("topic", nargs="?", help="a command")
+        if name == "config":
+            command.add_argument(
+                "--markdown", action="store_true", help="Print the reference table of every key"
+            )
     return parser
 
 
@@ -562,7 +566,25 @@ def cmd_version(args, config: Config, out: Out) -> int:
     return 0
 
 
+def config_reference_markdown() -> str:
+    """The README's configuration table, generated from taskflow_site.config.KEYS."""
+    lines = ["| Key | Environment | Default | Meaning |", "|---|---|---|---|"]
+    for key in KEYS:
+        env = ", ".join(f"`{name}`" for name in key.env_names)
+        if isinstance(key.default, list):
+            default = ",".join(key.default) or "(empty)"
+        else:
+            default = "(unset)" if key.default is None else str(key.default).lower()
+        if key.secret:
+            default += " (secret)"
+        lines.append(f"| `{key.name}` | {env} | `{default}` | {key.help} |")
+    return "\n".join(lines)
+
+
 def cmd_config(args, config: Config, out: Out) -> int:
+    if getattr(args, "markdown", False):
+        out.say(config_reference_markdown())
+        return 0
     rows = config.describe()
     width = max(len(name) for name, _, _ in rows)
     value_width = min(48, max(len(value) for _, value, _ in rows))
