@@ -17,6 +17,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from email.utils import make_msgid
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -323,13 +324,23 @@ def notification_deliver(*, notification_id: int) -> Notification | None:
             "notification %s (%s to %s) failed: %s",
             notification.pk,
             notification.channel,
-            notification.target,
+            target_display(notification),
             _scrub(str(exc)),
         )
     else:
         _finish(notification, DeliveryStatus.SENT, error="")
     notification.refresh_from_db()
     return notification
+
+
+def target_display(notification: Notification) -> str:
+    """A target safe for logs: webhook URLs often carry a token in the path or query."""
+    if notification.channel != Channel.WEBHOOK:
+        return notification.target
+    parts = urlsplit(notification.target)
+    return (
+        f"{parts.scheme}://{parts.hostname or '?'}{':' if parts.port else ''}{parts.port or ''}/…"
+    )
 
 
 def _finish(notification: Notification, status: str, *, error: str) -> None:

@@ -224,6 +224,11 @@ def _split_url(url: str) -> tuple[str, str, int]:
     host = (parts.hostname or "").lower()
     if not host:
         raise Refused(f"URL {url!r} has no host")
+    if not host.isascii():
+        try:  # an internationalised name: resolve, send and verify its ASCII form
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise Refused(f"invalid host name {host!r}") from exc
     return scheme, host, port or (443 if scheme == "https" else 80)
 
 
@@ -243,7 +248,10 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
 
 
 def target_vet(
-    url: str, *, allowlist: Allowlist, resolve: Callable[[str, int], list[IPAddress]] = _resolve
+    url: str,
+    *,
+    allowlist: Allowlist,
+    resolve: Callable[[str, int], list[IPAddress]] | None = None,
 ) -> Target:
     """Check a URL and pick the address to connect to, or raise Refused / NetguardError.
 
@@ -252,7 +260,7 @@ def target_vet(
     """
     scheme, host, port = _split_url(url)
     literal = _literal_ip(host)
-    addresses = [literal] if literal is not None else resolve(host, port)
+    addresses = [literal] if literal is not None else (resolve or _resolve)(host, port)
     host_allowed = allowlist.allows_host(host)
     for ip in addresses:
         if host_allowed or allowlist.allows_ip(ip):

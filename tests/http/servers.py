@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,8 @@ class Reply:
 class LocalServer:
     """Routes map a path to a Reply or to a callable(count) -> Reply (count = hits so far)."""
 
-    def __init__(self):
+    def __init__(self, tls: ssl.SSLContext | None = None):
+        self.scheme = "https" if tls else "http"
         self.routes: dict[str, Reply | Callable[[int], Reply]] = {}
         self.requests: list[Recorded] = []
         self.release = threading.Event()
@@ -64,12 +66,14 @@ class LocalServer:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if tls:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def stop(self) -> None:
         self.release.set()

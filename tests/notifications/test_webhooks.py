@@ -101,3 +101,13 @@ def test_it_refuses_a_metadata_address(hook_job):
     [notification] = deliver(finished_run(hook_job, RunStatus.FAILURE))
     assert notification.status == DeliveryStatus.FAILED
     assert "link-local" in notification.error
+
+
+def test_it_keeps_the_webhook_token_out_of_the_logs(hook_job, caplog):
+    hook_job.webhook_urls = ["http://10.9.9.9/services/T000/B000/SECRETTOKEN"]
+    hook_job.save()
+    caplog.set_level("DEBUG")
+    [notification] = deliver(finished_run(hook_job, RunStatus.FAILURE))
+    assert notification.status == DeliveryStatus.FAILED
+    assert "http://10.9.9.9/" in caplog.text
+    assert "SECRETTOKEN" not in caplog.text
