@@ -521,7 +521,35 @@ def smtp_config() -> dict:
     row = Setting.objects.filter(key=SMTP_SETTING_KEY).first()
     if row and isinstance(row.value, dict):
         config.update({k: v for k, v in row.value.items() if k in config})
+        if "password_encrypted" in row.value:
+            config["password"] = _password_decrypt(row.value["password_encrypted"])
     return config
+
+
+def _fernet():
+    import base64
+    import hashlib
+
+    from cryptography.fernet import Fernet
+
+    digest = hashlib.sha256(b"taskflow.smtp-password:" + settings.SECRET_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def _password_encrypt(password: str) -> str:
+    return _fernet().encrypt(password.encode()).decode() if password else ""
+
+
+def _password_decrypt(token: str) -> str:
+    if not token:
+        return ""
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except (InvalidToken, ValueError):
+        logger.warning("the stored SMTP password cannot be decrypted (SECRET_KEY changed?)")
+        return ""
 
 
 def smtp_from_address(config: dict) -> str:
@@ -653,7 +681,10 @@ def smtp_settings_update(*, data: dict) -> dict:
             new["timeout"] = float(timeout)
     if errors:
         raise SmtpSettingsError(errors)
-    Setting.objects.update_or_create(key=SMTP_SETTING_KEY, defaults={"value": new})
+    # Encrypted at rest: the row is visible in the generic settings admin, dumps and backups.
+    stored = {k: v for k, v in new.items() if k != "password"}
+    stored["password_encrypted"] = _password_encrypt(new["password"])
+    Setting.objects.update_or_create(key=SMTP_SETTING_KEY, defaults={"value": stored})
     return smtp_settings_get()
 
 

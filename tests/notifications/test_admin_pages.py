@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accounts.models import Setting
 from notifications.models import DeliveryStatus, Notification
-from notifications.services import smtp_settings_get, smtp_settings_update
+from notifications.services import smtp_config, smtp_settings_get, smtp_settings_update
 from runs.models import RunStatus
 from tests.factories import JobFactory
 from tests.notifications.conftest import finished_run
@@ -56,7 +56,7 @@ def test_it_saves_settings_and_keeps_the_password_when_left_empty(client, admin_
         2525,
         True,
     )
-    assert Setting.objects.get(key="smtp").value["password"] == PASSWORD
+    assert smtp_config()["password"] == PASSWORD
 
 
 def test_it_shows_field_errors(client, admin_user):

@@ -16,6 +16,7 @@ from notifications.services import (
     SmtpSettingsError,
     notification_deliver,
     notifications_plan,
+    smtp_config,
     smtp_send_test,
     smtp_settings_get,
     smtp_settings_update,
@@ -67,7 +68,7 @@ def test_it_stores_edits_and_keeps_the_password_write_only(db):
         data={"port": 587, "use_ssl": False, "use_tls": True, "password": ""}
     )
     assert again["has_password"] is True  # empty keeps the stored one
-    assert Setting.objects.get(key="smtp").value["password"] == PASSWORD
+    assert smtp_config()["password"] == PASSWORD
     cleared = smtp_settings_update(data={"clear_password": True})
     assert cleared["has_password"] is False
 
@@ -189,3 +190,20 @@ def test_the_password_never_appears_in_output_rows_or_logs(auth_smtp, mail_job, 
     assert errors and all("535" in error for error in errors)
     everything = repr(result) + repr(errors) + caplog.text + repr(smtp_settings_get())
     assert PASSWORD not in everything
+
+
+def test_it_stores_the_password_encrypted(db, settings):
+    smtp_settings_update(data={"server": "mail.example.com", "password": PASSWORD})
+    stored = Setting.objects.get(key="smtp").value
+    assert PASSWORD not in repr(stored)
+    assert "password" not in stored
+    assert smtp_config()["password"] == PASSWORD
+    settings.SECRET_KEY = "another-secret-key-after-a-rotation-0123456789"
+    assert smtp_config()["password"] == ""  # unreadable, never garbage
+    assert smtp_settings_get()["has_password"] is False
+
+
+def test_a_stored_row_without_a_password_overrides_the_environment(db, settings):
+    settings.SMTP_DEFAULTS = {**settings.SMTP_DEFAULTS, "password": "from-env"}
+    smtp_settings_update(data={"server": "mail.example.com", "clear_password": True})
+    assert smtp_config()["password"] == ""
