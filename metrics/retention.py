@@ -19,7 +19,9 @@ from metrics.models import MetricSample
 from runs.models import LogChunk, Run, RunStatus
 
 RUNS_PER_BATCH = 50
-ROWS_PER_DELETE = 200  # log chunks / samples per DELETE statement (one short transaction each)
+ROWS_PER_DELETE = 200  # first size of a DELETE (log chunks / samples); adapts to the target
+MAX_ROWS_PER_DELETE = 5000
+TARGET_DELETE_SECONDS = 0.02
 
 
 @dataclass
@@ -52,14 +54,23 @@ def prunable_runs(cutoff: datetime):
 
 
 def _delete_children(model, run_ids: list, pause: float) -> int:
+    """DELETE ... WHERE id IN (SELECT id ... LIMIT n) until none is left. n adapts so each
+    statement (one short write transaction) stays near TARGET_DELETE_SECONDS: a chunk may hold
+    ten lines or a megabyte."""
     deleted = 0
+    size = ROWS_PER_DELETE
     while True:
-        ids = list(
-            model.objects.filter(run_id__in=run_ids).values_list("id", flat=True)[:ROWS_PER_DELETE]
-        )
-        if not ids:
+        batch = model.objects.filter(run_id__in=run_ids).order_by().values("id")[:size]
+        started = time.monotonic()
+        count = model.objects.filter(id__in=batch).delete()[0]
+        took = time.monotonic() - started
+        deleted += count
+        if count < size:
             return deleted
-        deleted += model.objects.filter(id__in=ids).delete()[0]
+        if took < TARGET_DELETE_SECONDS / 2:
+            size = min(size * 2, MAX_ROWS_PER_DELETE)
+        elif took > TARGET_DELETE_SECONDS * 2:
+            size = max(size // 2, 10)
         if pause:
             time.sleep(pause)  # let waiting writers (API, worker) take the lock
 

@@ -131,7 +131,7 @@ class _AuthenticatedConsumer(AsyncWebsocketConsumer):
     async def start(self, group: str) -> None:
         await self.accept()
         self.wake = asyncio.Event()
-        if settings.CONFIG.redis_url:
+        if self.channel_layer is not None:  # Redis across processes; in-memory in-process
             try:
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.group = group

@@ -154,3 +154,29 @@ async def test_it_keeps_per_line_messages_when_asked(owner, owner_session):
 
     logs = [m for m in messages if m["type"] == "log"]
     assert [m["lineNumber"] for m in logs] == list(range(1, 501))
+
+
+async def test_it_reads_at_once_when_nudged_through_the_channel_layer(
+    owner, owner_session, monkeypatch
+):
+    from channels.layers import get_channel_layer
+
+    from runs import consumers
+    from runs.live import run_group
+
+    monkeypatch.setattr(consumers, "POLL_SECONDS", 30)  # only a nudge can deliver in time
+    run = await database_sync_to_async(RunFactory)(
+        job=await database_sync_to_async(JobFactory)(created_by=owner),
+        status=RunStatus.RUNNING,
+    )
+    comm = communicator(f"/api/runs/{run.id}/logs/live", session=owner_session)
+    await comm.connect()
+    assert json.loads(await comm.receive_from(5))["status"] == "running"
+
+    await database_sync_to_async(add_lines)(run, 1, ["pushed"])
+    await get_channel_layer().group_send(
+        run_group(run.id), {"type": "run.changed", "run_id": str(run.id), "kind": "log"}
+    )
+
+    assert json.loads(await comm.receive_from(2))["content"] == "pushed"
+    await comm.disconnect()
