@@ -179,8 +179,12 @@ def _run_with_watch(
         return NETWORK_ERROR_EXIT
     response: netguard.Response = outcome["response"]
     emit("system", f"{response.status_line} ({elapsed_ms} ms)")
-    for line in response.text.splitlines():
-        emit("stdout", line)
+    if b"\x00" in response.body:  # binary (an image, an archive): lines of it help nobody
+        kind = response.headers.get("content-type", "unknown type")
+        emit("system", f"binary response body ({len(response.body)} bytes, {kind}) not logged")
+    else:
+        for line in response.text.splitlines():
+            emit("stdout", line)
     if response.truncated:
         emit("system", f"response body truncated after {BODY_LOG_BYTES} bytes")
     if response.ok:

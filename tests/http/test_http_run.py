@@ -164,3 +164,37 @@ def test_it_refuses_header_injection_in_the_spec(local_server, allow_loopback):
     spec = spec_for(local_server.url("/"), headers={"X-A": "b\r\nX-Evil: 1"})
     assert http_run(spec=spec, emit=log, deadline=None, should_stop=lambda: False) != 0
     assert local_server.requests == []
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"kind": "http"},
+        {"kind": "http", "url": "not a url"},
+        {"kind": "http", "url": "http://example.com/", "headers": "oops"},
+        {"kind": "http", "url": "http://example.com/", "method": "TRACE"},
+        {"kind": "http", "url": "http://example.com/", "timeout_seconds": "soon"},
+    ],
+)
+def test_it_never_raises_on_a_malformed_spec(spec):
+    log = Log()
+    assert http_run(spec=spec, emit=log, deadline=None, should_stop=lambda: False) != 0
+    assert log.of("system")
+
+
+def test_it_summarises_a_binary_body_instead_of_logging_it(local_server, allow_loopback):
+    local_server.routes["/img"] = Reply(
+        200, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", {"Content-Type": "image/png"}
+    )
+    log = Log()
+    assert (
+        http_run(
+            spec=spec_for(local_server.url("/img")),
+            emit=log,
+            deadline=None,
+            should_stop=lambda: False,
+        )
+        == 0
+    )
+    assert log.of("stdout") == []
+    assert any("binary response body (16 bytes, image/png)" in t for t in log.of("system"))
