@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from runs import process
 from runs.logbuffer import Block, LogBuffer, StreamSplitter
@@ -493,29 +493,28 @@ class Executor:
 
 
 def write_rows(run_id, rows, samples) -> None:
-    """Insert LogChunk rows and MetricSample rows (inside the caller's transaction)."""
+    """Insert LogChunk and MetricSample rows (inside the caller's transaction). executemany on
+    raw SQL: several times cheaper per row than bulk_create, and this is the hot path."""
     from metrics.models import MetricSample
 
-    if rows:
-        LogChunk.objects.bulk_create(
-            [
-                LogChunk(run_id=run_id, first_line=a, last_line=b, created_at=at, data=data)
-                for a, b, at, data in rows
-            ]
-        )
-    if samples:
-        MetricSample.objects.bulk_create(
-            [
-                MetricSample(
-                    run_id=run_id,
-                    timestamp=at,
-                    cpu_percent=cpu,
-                    memory_bytes=rss,
-                    memory_percent=mem,
-                )
-                for at, cpu, rss, mem in samples
-            ]
-        )
+    if not rows and not samples:
+        return
+    db_run = Run._meta.pk.get_db_prep_value(run_id, connection)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        if rows:
+            cursor.executemany(
+                f"INSERT INTO {LogChunk._meta.db_table} "  # noqa: S608 (fixed names)
+                "(run_id, first_line, last_line, created_at, data) VALUES (%s, %s, %s, %s, %s)",
+                [(db_run, first, last, adapt(at), data) for first, last, at, data in rows],
+            )
+        if samples:
+            cursor.executemany(
+                f"INSERT INTO {MetricSample._meta.db_table} "  # noqa: S608
+                "(run_id, timestamp, cpu_percent, memory_bytes, memory_percent) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                [(db_run, adapt(at), cpu, rss, mem) for at, cpu, rss, mem in samples],
+            )
 
 
 def _try_reap(proc: subprocess.Popen):
