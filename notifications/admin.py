@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from notifications.models import Notification, SmtpSettings
 from notifications.services import (
     SmtpSettingsError,
+    notifications_redeliver,
     smtp_send_test,
     smtp_settings_get,
     smtp_settings_update,
@@ -56,6 +57,18 @@ class NotificationAdmin(admin.ModelAdmin):
         "sent_at",
     ]
     show_full_result_count = False  # no COUNT(*) over a long history
+    actions = ["redeliver"]
+
+    @admin.action(description="Deliver the selected failed notifications again")
+    def redeliver(self, request, queryset):
+        count = notifications_redeliver(queryset=queryset)
+        self.message_user(request, f"{count} failed notification(s) queued for delivery.")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not _is_admin(request):
+            actions.pop("redeliver", None)
+        return actions
 
     @admin.display(description="run")
     def run_link(self, obj: Notification):

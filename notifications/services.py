@@ -285,6 +285,18 @@ def notifications_sweep(*, now: datetime | None = None) -> int:
     return len(ids)
 
 
+def notifications_redeliver(*, queryset) -> int:
+    """Put failed notifications back to pending and deliver them again (an operator's retry
+    after fixing SMTP or a webhook receiver). Returns how many were re-queued."""
+    ids = list(queryset.filter(status=DeliveryStatus.FAILED).values_list("pk", flat=True))
+    requeued = Notification.objects.filter(pk__in=ids, status=DeliveryStatus.FAILED).update(
+        status=DeliveryStatus.PENDING, error=""
+    )
+    if requeued:
+        transaction.on_commit(lambda: notifications_deliver_background(ids))
+    return requeued
+
+
 def notification_suppressed_count(*, job: Job, before_run: Run | None = None) -> int:
     """Runs of this job whose notifications were suppressed since the last notification that
     went out (rows are compared by id: creation order, immune to clock ties)."""

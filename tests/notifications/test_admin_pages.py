@@ -101,3 +101,31 @@ def test_the_notification_log_is_scoped_to_the_users_jobs(client, owner, outside
     client.force_login(admin_user)
     html = client.get(LOG_URL + "?status__exact=sent&channel__exact=email").content.decode()
     assert "mine@example.com" in html and "theirs@example.com" in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_can_redeliver_failed_notifications(client, admin_user, mail_job):
+    from notifications.services import notification_deliver, notifications_plan
+    from tests.support.processes import free_port
+
+    smtp_settings_update(data={"server": "127.0.0.1", "port": free_port(), "use_tls": False})
+    run = finished_run(mail_job, RunStatus.FAILURE)
+    for pk in notifications_plan(run=run):
+        notification_deliver(notification_id=pk)
+    assert set(Notification.objects.values_list("status", flat=True)) == {DeliveryStatus.FAILED}
+
+    from tests.notifications.conftest import SmtpServer
+    from tests.support.processes import wait_for
+
+    server = SmtpServer()
+    try:
+        smtp_settings_update(data={"port": server.port})
+        client.force_login(admin_user)
+        ids = list(Notification.objects.values_list("pk", flat=True))
+        client.post(LOG_URL, {"action": "redeliver", "_selected_action": ids})
+        wait_for(lambda: len(server.messages) == 2)
+    finally:
+        server.controller.stop()
+    wait_for(
+        lambda: set(Notification.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT}
+    )
