@@ -153,6 +153,9 @@ class JobForm(forms.ModelForm):
             "script": forms.Textarea(attrs={**MONO, "rows": 12}),
             "http_body": forms.Textarea(attrs={**MONO, "rows": 4}),
             "description": forms.Textarea(attrs={"rows": 2}),
+            "notify_emails": forms.TextInput(
+                attrs={"size": 60, "placeholder": "ops@example.com, me@example.com"}
+            ),
             "timezone": TimezoneInput,
         }
 
@@ -200,6 +203,13 @@ class JobForm(forms.ModelForm):
                 raise ValidationError(f"{key}: expected a list of numbers.")
             grid[key] = sorted(set(values)) or None
         return grid
+
+    def clean_script(self) -> str:
+        # browsers submit textarea newlines as CRLF; bash reads "do\r" as a syntax error
+        return (self.cleaned_data.get("script") or "").replace("\r\n", "\n")
+
+    def clean_http_body(self) -> str:
+        return (self.cleaned_data.get("http_body") or "").replace("\r\n", "\n")
 
     def clean_env_text(self) -> dict:
         env = _parse_env(self.cleaned_data.get("env_text", ""), field="environment")
@@ -436,6 +446,9 @@ class JobAdmin(RoleScopedAdmin):
                 },
             ),
         ]
+
+    def get_changeform_initial_data(self, request):
+        return {**super().get_changeform_initial_data(request), "created_by": request.user.pk}
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)

@@ -340,6 +340,8 @@ class RunAdmin(RoleScopedAdmin):
                 "downloadUrl": f"/api/runs/{obj.id}/logs/download",
                 "canRun": self.has_run_permission(request, obj),
             }
+            job_name = obj.job.name if obj.job_id else "ad-hoc task"
+            context["subtitle"] = f"{job_name} · run {str(obj.id)[:8]}"
             context["cancel_url"] = reverse("admin:runs_run_cancel", args=[obj.id])
             context["rerun_url"] = reverse("admin:runs_run_rerun", args=[obj.id])
         return super().render_change_form(request, context, add, change, form_url, obj)

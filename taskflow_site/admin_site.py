@@ -24,6 +24,7 @@ class TaskFlowAdminSite(admin.AdminSite):
     site_title = "TaskFlow"
     index_title = "Dashboard"
     index_template = "admin/index.html"
+    site_url = None  # "/" only redirects back here
 
     def has_permission(self, request) -> bool:
         # every user is staff; querysets and per-model permissions scope what a role sees
@@ -61,9 +62,8 @@ class TaskFlowAdminSite(admin.AdminSite):
         """Next fire times for the editor's current (unsaved) schedule, or field errors."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        from jobs.services import job_preview
-
         from jobs.schedule import ScheduleError
+        from jobs.services import job_preview
 
         try:
             body = json.loads(request.body or b"{}")

@@ -16,7 +16,7 @@
     var fg = cssVar("--body-quiet-color", "#666");
     var grid = cssVar("--hairline-color", "#e5e5e5");
     var axis = function (fmt) {
-      return { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, values: fmt, size: 56 };
+      return { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, values: fmt, size: 78 };
     };
     var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 40] }) : null;
     var config = Object.assign(size(container, opts.height), {

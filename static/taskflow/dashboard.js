@@ -11,6 +11,9 @@
       averageDuration: TF.fmtDuration,
       uptime: function (v) { return v ? TF.fmtDuration(v) : "cluster down"; },
     };
+    // nothing finished in the window: a rate or an average of nothing is not 0
+    var idle = !stats.totalFailures && !stats.successRate && !stats.averageDuration;
+    if (idle) { stats = Object.assign({}, stats, { successRate: null, averageDuration: null }); }
     root.querySelectorAll("[data-kpi]").forEach(function (node) {
       var key = node.getAttribute("data-kpi");
       node.textContent = key in stats ? fmt[key](stats[key]) : "—";

@@ -337,6 +337,7 @@
     if (duration !== null && duration !== undefined) this.duration = duration;
     var finished = FINISHED.indexOf(status) >= 0;
     if (finished) {
+      if (!this.finalSeen) this.refreshDetails();
       this.finalSeen = true;
       if (status === "success") this.setProgressDone();
     }
@@ -346,6 +347,21 @@
     if (rerun) rerun.hidden = !finished;
     this.tickElapsed();
     this.updateEarlier();
+  };
+
+  /* The read-only fields under the viewer were rendered while the run was going: re-read them. */
+  Viewer.prototype.refreshDetails = function () {
+    var form = document.getElementById("run_form");
+    if (!form) return;
+    fetch(location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("run_form");
+        if (!fresh) return;
+        form.replaceChildren.apply(form, Array.from(fresh.childNodes));
+        TF.localizeTimes(form);
+      })
+      .catch(function () { /* the live part above already shows the outcome */ });
   };
 
   Viewer.prototype.setProgressDone = function () {

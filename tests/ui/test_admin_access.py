@@ -30,7 +30,7 @@ def test_it_refuses_a_user_without_staff_flag(client):
     [
         "/admin/accounts/user/",
         "/admin/accounts/setting/",
-        "/admin/notifications/notification/",
+        "/admin/notifications/smtpsettings/",
         "/admin/runs/workerheartbeat/",
         "/admin/metrics/metricsample/",
         "/admin/metrics/metricaggregate/",
@@ -44,7 +44,7 @@ def test_it_leaves_users_and_settings_out_of_a_users_app_list(owner_client):
     apps = owner_client.get("/admin/").context["app_list"]
     models = {model["object_name"] for app in apps for model in app["models"]}
     assert {"Job", "Run"} <= models
-    assert not models & {"User", "Setting", "Notification", "Group", "WorkerHeartbeat"}
+    assert not models & {"User", "Setting", "SmtpSettings", "Group", "WorkerHeartbeat"}
 
 
 def test_it_gives_admins_users_and_settings(admin_client):

@@ -184,3 +184,11 @@ def test_it_prefills_the_grid_from_the_saved_schedule(owner_client, owner):
     form = owner_client.get(f"/admin/jobs/job/{schedule.job.pk}/change/").context["adminform"].form
     grid = json.loads(form.initial["schedule"])
     assert grid["hours"] == [9] and grid["minutes"] == [0, 30] and grid["weekdays"] == [1]
+
+
+def test_it_stores_scripts_with_unix_newlines_whatever_the_browser_sends(admin_client):
+    response = admin_client.post(
+        "/admin/jobs/job/add/", job_form(script="for i in 1 2; do\r\n  echo $i\r\ndone\r\n")
+    )
+    assert response.status_code == 302
+    assert Job.objects.get().script == "for i in 1 2; do\n  echo $i\ndone"
