@@ -41,7 +41,7 @@ LOG_TAIL_LINES = 20
 WEBHOOK_ATTEMPTS = 3
 WEBHOOK_BACKOFF_SECONDS = 2.0  # first retry after 2 s, then 4 s
 WEBHOOK_TIMEOUT_SECONDS = 10.0
-EXIT_GRACE_SECONDS = 15.0
+EXIT_GRACE_SECONDS = 5.0  # below `taskflow stop`'s 10 s before SIGKILL
 SWEEP_PENDING_AFTER = timedelta(seconds=60)
 SWEEP_SENDING_STALE_AFTER = timedelta(minutes=15)
 
