@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import renderers, status
 from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.views import APIView
 
 from accounts.permissions import IsAdmin
@@ -113,18 +114,19 @@ class RunLogsApi(APIView):
         return envelope(LogPageOutput(data).data)
 
 
-class PlainTextRenderer(renderers.BaseRenderer):
-    media_type = "text/plain"
-    format = "txt"
-    charset = "utf-8"
+class AnyAccept(BaseContentNegotiation):
+    """The download is text/plain whatever the client accepts; errors stay JSON envelopes."""
 
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data if isinstance(data, bytes) else str(data).encode()
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class RunLogDownloadApi(APIView):
-    # JSON stays first so errors (404, 401) are still the JSON envelope
-    renderer_classes = [renderers.JSONRenderer, PlainTextRenderer]
+    renderer_classes = [renderers.JSONRenderer]  # for errors; success streams text/plain
+    content_negotiation_class = AnyAccept
 
     @extend_schema(
         responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR)}, tags=["runs"]

@@ -159,6 +159,14 @@ class PageQuery(serializers.Serializer):
 def parse_query(serializer_class, request) -> dict:
     """Validate query parameters with a serializer; bad ones are a 400 VALIDATION_ERROR."""
     serializer = serializer_class(data=request.query_params)
+    # DRF reads `?x=` as "x not given"; the schema says a given value is a real value
+    blank = {
+        key: ["May not be blank."]
+        for key, value in request.query_params.items()
+        if value == "" and key in serializer.fields
+    }
+    if blank:
+        raise exceptions.ValidationError(blank)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
