@@ -135,10 +135,11 @@ def notify_decision(*, job: Job, run: Run) -> tuple[bool, str]:
 
 
 def notification_targets(job: Job) -> list[tuple[str, str]]:
+    """(channel, target) pairs, duplicates dropped (one row per target is the invariant)."""
     targets = [(Channel.EMAIL, address) for address in job.notify_email_list]
     urls = job.webhook_urls if isinstance(job.webhook_urls, list) else []
     targets += [(Channel.WEBHOOK, str(url).strip()) for url in urls if str(url).strip()]
-    return targets
+    return list(dict.fromkeys((channel, target[:2000]) for channel, target in targets))
 
 
 def _job_day_start(job: Job, now: datetime) -> datetime:

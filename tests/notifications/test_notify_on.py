@@ -103,3 +103,10 @@ def test_it_records_a_failure_when_smtp_is_not_configured(db, mail_job):
     sent = deliver(finished_run(mail_job, RunStatus.FAILURE))
     assert [n.status for n in sent] == [DeliveryStatus.FAILED] * 2
     assert "not configured" in sent[0].error
+
+
+def test_it_mails_a_repeated_address_once(smtp_configured, mail_job):
+    mail_job.notify_emails = "ops@example.com, ops@example.com"
+    mail_job.save()
+    deliver(finished_run(mail_job, RunStatus.FAILURE))
+    assert smtp_configured.recipients == [["ops@example.com"]]
