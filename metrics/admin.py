@@ -15,6 +15,7 @@ class ReadOnlyAdminOnly(RoleScopedAdmin):
     admin_only = True
     paginator = CappedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
 
     def has_add_permission(self, request):
         return False

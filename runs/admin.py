@@ -93,6 +93,7 @@ class RunAdmin(RoleScopedAdmin):
     list_select_related = ["job"]
     search_fields = ["=id", "job__name"]
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts are COUNT(*)s over the whole table
     paginator = CappedCountPaginator
     list_per_page = 50
     actions = ["cancel_runs", "rerun_runs"]
@@ -155,6 +156,9 @@ class RunAdmin(RoleScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # machine-written rows: nobody edits them by hand
+
+    def has_add_permission(self, request):
+        return False  # runs come from run_enqueue (actions, the API, the tick)
 
     # ---- columns ----
 
@@ -385,6 +389,11 @@ def sample_json(sample) -> dict:
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(RoleScopedAdmin):
     admin_only = True
+    show_facets = admin.ShowFacets.NEVER
+
+    def has_add_permission(self, request):
+        return False
+
     list_display = ["name", "role", "hostname", "pid", "started", "beat", "busy_run"]
     list_filter = ["role"]
 

@@ -87,3 +87,19 @@ def test_the_lines_endpoint_pages_by_line_number(owner_client, owner):
     body = owner_client.get(f"/admin/runs/run/{run.pk}/lines/?after=3&limit=4").json()
     assert [line["lineNumber"] for line in body["lines"]] == [4, 5, 6, 7]
     assert body["lines"][0]["content"] == "line 4" and body["lines"][0]["stream"] == "stdout"
+
+
+def test_it_offers_no_add_form_for_runs(admin_client):
+    assert admin_client.get("/admin/runs/run/add/").status_code == 403
+
+
+def test_it_never_computes_facet_counts_on_the_run_list(admin_client):
+    RunFactory.create_batch(2)
+    with CaptureQueriesContext(connection) as queries:
+        admin_client.get("/admin/runs/run/?_facets=True")
+    unbounded = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "COUNT(" in q["sql"].upper() and "LIMIT" not in q["sql"].upper()
+    ]
+    assert unbounded == []
