@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdmin
 from accounts.throttles import RunThrottle, UserThrottle
+from jobs.api import IDEMPOTENCY_HEADER
 from jobs.models import JobKind
 from jobs.serializers import task_job_fields, task_payload
 from runs import services as run_services
@@ -212,14 +213,20 @@ class TaskCreateApi(APIView):
     throttle_classes = [UserThrottle, RunThrottle]
 
     @extend_schema(
-        request=TaskInput, responses={201: TaskOutput, 200: TaskOutput}, tags=["localflow"]
+        request=TaskInput,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: TaskOutput, 200: TaskOutput},
+        tags=["localflow"],
     )
     def post(self, request):
         serializer = TaskInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         payload = task_payload(data["type"], data["payload"])
-        key = data.get("idempotency_key") or None
+        # LocalFlow sends the key in the body; the Idempotency-Key header works too
+        key = data.get("idempotency_key") or request.headers.get("Idempotency-Key") or None
+        if key is not None and (len(key) > 150 or not key.isprintable()):
+            raise ValidationError({"idempotency_key": ["At most 150 printable characters."]})
         try:
             run, created = run_services.run_enqueue_task(
                 spec=task_spec(data["type"], payload),

@@ -149,3 +149,10 @@ def test_a_bad_cron_expression_is_a_field_error(admin_api):
     )
     assert response.status_code == 400
     assert "cron_expr" in response.json()["details"]  # top-level, as LocalFlow names it
+
+
+def test_the_idempotency_key_header_works_for_tasks_too(admin_api):
+    payload = {"type": "shell", "payload": {"command": "true"}}
+    first = admin_api.post("/api/tasks", payload, format="json", HTTP_IDEMPOTENCY_KEY="h-1")
+    again = admin_api.post("/api/tasks", payload, format="json", HTTP_IDEMPOTENCY_KEY="h-1")
+    assert first.json()["data"]["id"] == again.json()["data"]["id"]

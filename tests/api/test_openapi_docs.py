@@ -66,3 +66,11 @@ def test_the_docs_page_uses_vendored_swagger_ui_not_a_cdn(api):
 def test_the_vendored_files_are_served(client):
     response = client.get("/static/vendor/swagger-ui/swagger-ui.css")
     assert response.status_code == 200
+
+
+def test_the_browsable_api_renders_for_a_signed_in_browser(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get("/api/jobs", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert b"Job List" in response.content  # the view name in the page title
