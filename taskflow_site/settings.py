@@ -330,4 +330,6 @@ LOGGING = {
 }
 
 # /health requires a fresh heartbeat from each of these process roles (runs.WorkerHeartbeat).
-TASKFLOW_HEALTH_ROLES = ["cluster", "tick"]
+# "worker": the cluster keeps TASKFLOW workers' drain loops alive even when idle (they linger
+# and beat), so a stale worker beat means runs are not being executed.
+TASKFLOW_HEALTH_ROLES = ["cluster", "tick", "worker"]
