@@ -43,7 +43,9 @@ class JobQuerySet(models.QuerySet):
         return self.filter(created_by=user)
 
     def due(self, now) -> JobQuerySet:
-        return self.filter(enabled=True, next_run_at__lte=now)
+        # `enabled__in` rather than `enabled=True`: Django renders the latter as a bare
+        # `WHERE "enabled"`, which SQLite cannot match to job_due_idx (it scanned 100k rows)
+        return self.filter(enabled__in=[True], next_run_at__lte=now)
 
 
 class Job(models.Model):

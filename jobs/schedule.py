@@ -23,6 +23,7 @@ import calendar
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from itertools import islice
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -328,6 +329,7 @@ def _dates(plan: _Plan, start: date) -> Iterator[date]:
                     yield current
 
 
+@lru_cache(maxsize=8192)
 def _steady_offset(tz: ZoneInfo, day: date) -> timedelta | None:
     """The date's UTC offset if it is the same all day (no transition), else None."""
     start = datetime.combine(day, time())
@@ -344,13 +346,15 @@ def _day_instants(plan: _Plan, tz: ZoneInfo, day: date, after: datetime) -> Iter
     offset = _steady_offset(tz, day)
     if offset is not None:
         base = midnight - offset  # naive UTC of local midnight
+        after_naive = after.replace(tzinfo=None)  # `after` is UTC
         for hour in plan.hours:
-            if (base + timedelta(hours=hour, minutes=59)).replace(tzinfo=UTC) <= after:
+            hour_start = base + timedelta(hours=hour)
+            if hour_start + timedelta(minutes=59) <= after_naive:
                 continue
             for minute in plan.minutes:
-                instant = (base + timedelta(hours=hour, minutes=minute)).replace(tzinfo=UTC)
-                if instant > after:
-                    yield instant
+                instant = hour_start + timedelta(minutes=minute)
+                if instant > after_naive:
+                    yield instant.replace(tzinfo=UTC)
         return
     found: set[datetime] = set()
     for hour in plan.hours:
