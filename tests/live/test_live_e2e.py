@@ -177,3 +177,55 @@ async def test_it_follows_a_real_run_live_and_resumes_without_gaps(daphne, clust
     assert rest[-1]["type"] == "status" and rest[-1]["status"] == "success"
     assert run.status == RunStatus.SUCCESS
     assert code == 1000
+
+
+@pytest.mark.slow
+async def test_it_survives_a_killed_worker_and_resumes_exactly_after_k(daphne, processes, owner):
+    """C8: kill -9 the whole cluster mid-stream; a new cluster's reconciler ends the run; the
+    open socket gets the rest and the final status; after=k replays exactly k+1..end."""
+    import os
+    import signal
+
+    from tests.support.processes import child_env
+
+    fast = child_env(
+        TASKFLOW_STALE_AFTER_SECONDS="3",
+        TASKFLOW_RECONCILE_SECONDS="1",
+        TASKFLOW_HEARTBEAT_SECONDS="0.5",
+    )
+    first_cluster = processes.manage("qcluster-1", "qcluster", env=fast)
+    job = await sync_to_async(JobFactory)(
+        created_by=owner,
+        script='for i in $(seq 1 600); do echo "line $i"; sleep 0.05; done',
+    )
+    run, _ = await sync_to_async(run_enqueue)(job=job, trigger_type="manual")
+    origin = f"http://127.0.0.1:{daphne}"
+
+    async with connect(
+        ws_url(daphne, run, ticket=await ticket_for(daphne, owner)), origin=origin
+    ) as ws:
+        before, _ = await collect(ws, until=lambda m: m.get("content") == "line 20", timeout=90)
+        await asyncio.sleep(1)  # lines up to here were emitted >= 1 s before the kill
+        os.killpg(first_cluster.pid, signal.SIGKILL)
+        first_cluster.wait()
+        processes.manage("qcluster-2", "qcluster", env=fast)
+        after, code = await collect(ws, timeout=90)
+
+    stored = await sync_to_async(run_log_lines)(run=run, limit=100_000)
+    await sync_to_async(run.refresh_from_db)()
+    streamed = [m for m in before + after if m["type"] == "log"]
+    assert run.status == RunStatus.FAILURE
+    assert after[-1]["type"] == "status" and after[-1]["status"] == "failure"
+    assert code == 1000
+    assert [line.number for line in stored] == list(range(1, len(stored) + 1))
+    assert [m["lineNumber"] for m in streamed] == [line.number for line in stored]
+    outputs = [line.content for line in stored if line.content.startswith("line ")]
+    assert outputs == [f"line {n}" for n in range(1, len(outputs) + 1)]
+    assert len(outputs) >= 20
+
+    k = streamed[len(streamed) // 2]["lineNumber"]
+    async with connect(
+        ws_url(daphne, run, after=k, ticket=await ticket_for(daphne, owner)), origin=origin
+    ) as ws:
+        replay, _ = await collect(ws)
+    assert numbers(replay) == [line.number for line in stored if line.number > k]
