@@ -18,7 +18,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from jobs.models import Job, JobKind
-from taskflow_site.admin_site import RoleScopedAdmin, schedule_error_dict, time_tag
+from taskflow_site.admin_site import (
+    RoleScopedAdmin,
+    schedule_error_dict,
+    status_badge,
+    time_tag,
+)
 
 SCHEDULE_FIELDS = ("years", "months", "days", "weekdays", "hours", "minutes")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -463,7 +468,22 @@ class JobAdmin(RoleScopedAdmin):
         pass
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("created_by", "schedule")
+        from django.db.models import OuterRef, Subquery
+
+        from runs.models import Run
+
+        # the latest run per job, through the (job, -created_at) index: one probe per row shown
+        latest = Run.objects.filter(job=OuterRef("pk")).order_by("-created_at")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("created_by", "schedule")
+            .annotate(
+                latest_run_id=Subquery(latest.values("id")[:1]),
+                latest_run_status=Subquery(latest.values("status")[:1]),
+                latest_run_at=Subquery(latest.values("created_at")[:1]),
+            )
+        )
 
     # ---- columns ----
 
@@ -477,9 +497,17 @@ class JobAdmin(RoleScopedAdmin):
     def next_run(self, job):
         return time_tag(job.next_run_at)
 
-    @admin.display(description="Last run", ordering="last_run_at")
+    @admin.display(description="Last run")
     def last_run(self, job):
-        return time_tag(job.last_run_at)
+        run_id = getattr(job, "latest_run_id", None)
+        if run_id is None:
+            return time_tag(job.last_run_at)
+        return format_html(
+            '<a href="{}">{}</a> {}',
+            reverse("admin:runs_run_change", args=[run_id]),
+            status_badge(job.latest_run_status),
+            time_tag(job.latest_run_at),
+        )
 
     @admin.display(description="Owner", ordering="created_by__username")
     def owner(self, job):

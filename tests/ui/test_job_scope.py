@@ -192,3 +192,14 @@ def test_it_stores_scripts_with_unix_newlines_whatever_the_browser_sends(admin_c
     )
     assert response.status_code == 302
     assert Job.objects.get().script == "for i in 1 2; do\n  echo $i\ndone"
+
+
+def test_the_job_list_shows_each_jobs_latest_run(owner_client, owner):
+    from runs.models import RunStatus
+    from tests.factories import RunFactory
+
+    job = JobFactory(created_by=owner)
+    RunFactory(job=job, status=RunStatus.FAILURE)
+    latest = RunFactory(job=job, status=RunStatus.SUCCESS)
+    row = owner_client.get("/admin/jobs/job/").context["cl"].result_list[0]
+    assert row.latest_run_id == latest.id and row.latest_run_status == RunStatus.SUCCESS
