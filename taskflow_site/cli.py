@@ -141,23 +141,27 @@ def config_from(args: argparse.Namespace, environ=None) -> Config:
 
 
 class Out:
-    def __init__(self, color: bool):
+    def __init__(self, color: bool, timestamps: bool = False):
         self.color = color
+        self.timestamps = timestamps  # `run`: its lines sit among the children's log lines
 
     def paint(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.color else text
 
+    def stamp(self, text: str) -> str:
+        return f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}" if self.timestamps else text
+
     def say(self, text: str = "") -> None:
-        print(text, flush=True)
+        print(self.stamp(text), flush=True)
 
     def ok(self, text: str) -> None:
         self.say(self.paint(text, "32"))
 
     def warn(self, text: str) -> None:
-        print(self.paint(f"taskflow: {text}", "33"), file=sys.stderr, flush=True)
+        print(self.stamp(self.paint(f"taskflow: {text}", "33")), file=sys.stderr, flush=True)
 
     def error(self, text: str) -> None:
-        print(self.paint(f"taskflow: {text}", "31"), file=sys.stderr, flush=True)
+        print(self.stamp(self.paint(f"taskflow: {text}", "31")), file=sys.stderr, flush=True)
 
 
 def output_for(config: Config | None) -> Out:
@@ -440,6 +444,7 @@ def remove_pid(path: Path, pid: int) -> None:
 
 
 def cmd_run(args, config: Config, out: Out) -> int:
+    out.timestamps = True
     pid_file = getattr(args, "pid_file", None)
     if pid_file:
         write_pid(Path(pid_file), os.getpid())

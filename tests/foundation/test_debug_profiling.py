@@ -1,7 +1,12 @@
 """Debug profiling: ?profile=1 and /debug/stacks exist only in debug mode and only for admins."""
 
+import os
+import signal
+
 import pytest
 from django.test import override_settings
+
+from tests.support.processes import child_env, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -42,3 +47,15 @@ def test_stacks_are_hidden_from_non_admins(client, owner):
     assert client.get("/debug/stacks").status_code == 404
     client.force_login(owner)
     assert client.get("/debug/stacks").status_code == 404
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_sigusr1_dumps_every_thread_stack_of_a_process_in_debug_mode(processes):
+    cluster = processes.manage("cluster", "qcluster", env=child_env(TASKFLOW_DEBUG="true"))
+    wait_for(lambda: "database pragmas" in processes.log_text("cluster"), timeout=90)
+
+    os.kill(cluster.pid, signal.SIGUSR1)
+
+    wait_for(lambda: "most recent call first" in processes.log_text("cluster"), timeout=20)
+    assert cluster.poll() is None  # a dump, not a death
