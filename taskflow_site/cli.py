@@ -357,7 +357,9 @@ class Supervisor:
                 str(self.config.port),
                 "-v",  # no access log: the reverse proxy keeps one
                 "0",
-                "--proxy-headers" if self.config.trusted_proxies else "--no-server-name",
+                # no --proxy-headers: daphne trusts the left-most X-Forwarded-For entry, which
+                # a client can forge; DRF's NUM_PROXIES (trusted_proxies) picks the right one
+                "--no-server-name",
                 "taskflow_site.asgi:application",
             ],
         )
