@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from runs import process
 from runs.logbuffer import Block, LogBuffer, StreamSplitter
@@ -154,11 +154,16 @@ class Executor:
         }
         if self.pgid and not self.pid_saved:
             fields["pid"] = self.pgid
-        with transaction.atomic():
-            write_rows(self.run.pk, rows, samples)
-            Run.objects.filter(pk=self.run.pk).update(**fields)
-            if self.worker_beat is not None:
-                self.worker_beat()
+        try:
+            with transaction.atomic():
+                write_rows(self.run.pk, rows, samples)
+                Run.objects.filter(pk=self.run.pk).update(**fields)
+                if self.worker_beat is not None:
+                    self.worker_beat()
+        except IntegrityError:  # the reconciler wrote to this run: it is no longer ours
+            logger.warning("run %s was taken over; its newest lines were not stored", self.run_id)
+            self.reason = self.reason or "lost"
+            return
         self.pid_saved = self.pid_saved or "pid" in fields
         self.next_beat = time.monotonic() + self.heartbeat_every
         for block in blocks:

@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from runs.executor import Outcome, write_rows
@@ -172,6 +172,19 @@ def _update_run(run_id, fields: dict, *, only_running: bool) -> int:
         return cursor.rowcount
 
 
+def _write_rows_unless_taken(run_id, outcome: Outcome) -> None:
+    """A run reconciled as lost got a system line from the reconciler: our numbering may now
+    collide with it. Those lines of a lost run are dropped rather than failing the finish."""
+    if not outcome.lost:
+        write_rows(run_id, outcome.rows, outcome.samples)
+        return
+    try:
+        with transaction.atomic():
+            write_rows(run_id, outcome.rows, outcome.samples)
+    except IntegrityError:
+        logger.warning("run %s: lines after it was marked lost were not stored", run_id)
+
+
 def run_finish(*, run: Run, outcome: Outcome, worker: str | None = None) -> Run | None:
     """Write the last lines and samples, the final status and (if wanted) the retry row in
     one transaction; then notify. Returns the retry run, if one was queued."""
@@ -195,7 +208,7 @@ def run_finish(*, run: Run, outcome: Outcome, worker: str | None = None) -> Run 
     fields = dict(zip(_FINISH_COLUMNS, values, strict=True))
     retry = None
     with transaction.atomic():
-        write_rows(run.pk, outcome.rows, outcome.samples)
+        _write_rows_unless_taken(run.pk, outcome)
         if outcome.lost:  # the reconciler already decided the status; keep the logs
             _update_run(run.pk, fields, only_running=False)
         else:
