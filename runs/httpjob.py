@@ -27,6 +27,7 @@ TIMEOUT_EXIT = 124
 CANCELLED_EXIT = 143
 BODY_LOG_BYTES = 64 * 1024
 POLL_SECONDS = 0.1
+DEADLINE_SLACK_SECONDS = 1.0
 DEFAULT_TIMEOUT_SECONDS = 30.0
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
@@ -82,11 +83,16 @@ def http_run(
         content = _body_bytes(spec, headers)
         timeout = float(spec.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS)
         left = _seconds_left(deadline)
-        if left is not None:
-            timeout = min(timeout, left)
-        if timeout <= 0:
+        if left is not None and left <= 0:
             emit("system", "timeout: no time left before the run's deadline")
             return TIMEOUT_EXIT
+        if left is not None and timeout >= left:
+            # The run's deadline is the binding limit: the watch loop enforces it (so the
+            # engine sees its own deadline pass), the request's own timeout is only a backstop.
+            timeout = left + DEADLINE_SLACK_SECONDS
+        if timeout <= 0:
+            emit("system", "timeout: the request timeout must be positive")
+            return NETWORK_ERROR_EXIT
         allowlist = netguard.allowlist_load()
     except Exception as exc:  # a malformed spec must end as a failed run, not a crash
         emit("system", f"invalid HTTP request spec: {exc}")
@@ -151,12 +157,12 @@ def _run_with_watch(
         thread.join(POLL_SECONDS)
         _drain(events, emit)
         if stop_reason is None and thread.is_alive():
-            if should_stop():
+            stopped = should_stop()  # always asked: the engine keeps its own clock in it
+            left = _seconds_left(deadline)
+            if left is not None and left <= 0:
+                stop_reason = "deadline"
+            elif stopped:
                 stop_reason = "cancelled"
-            else:
-                left = _seconds_left(deadline)
-                if left is not None and left <= 0:
-                    stop_reason = "deadline"
             if stop_reason:
                 loop.call_soon_threadsafe(task.cancel)
     _drain(events, emit)
@@ -165,6 +171,7 @@ def _run_with_watch(
         emit("system", f"request cancelled after {elapsed_ms} ms")
         return CANCELLED_EXIT
     if stop_reason == "deadline":
+        should_stop()  # let the engine's own deadline check see the instant has passed
         emit("system", f"timeout: the run's deadline passed after {elapsed_ms} ms")
         return TIMEOUT_EXIT
     error = outcome.get("error")

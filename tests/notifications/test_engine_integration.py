@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from jobs.models import NotifyOn
@@ -88,3 +90,41 @@ def test_runjob_delivers_its_mail_before_the_process_exits(processes, smtp_confi
     # the mail went out while the command exited, not later by someone else's sweep
     assert len(smtp_configured.messages) == 1
     assert Notification.objects.get().status == DeliveryStatus.SENT
+
+
+def test_an_http_job_past_its_timeout_ends_as_timeout(local_server, allow_loopback, owner):
+    from tests.http.servers import Reply
+
+    local_server.routes["/slow"] = Reply(hang=True)
+    job = JobFactory(
+        created_by=owner, kind="http", http_url=local_server.url("/slow"), timeout_seconds=1
+    )
+    started = time.monotonic()
+    run = execute(run_enqueue(job=job, trigger_type="manual")[0])
+    assert run.status == RunStatus.TIMEOUT
+    assert time.monotonic() - started < 5
+
+
+def test_an_http_job_cancelled_mid_request_ends_as_cancelled(local_server, allow_loopback, owner):
+    import threading
+
+    from runs.services import run_cancel
+    from tests.http.servers import Reply
+
+    local_server.routes["/slow"] = Reply(hang=True)
+    job = JobFactory(
+        created_by=owner, kind="http", http_url=local_server.url("/slow"), timeout_seconds=60
+    )
+    run, _ = run_enqueue(job=job, trigger_type="manual")
+
+    def cancel_when_requested():
+        wait_for(lambda: len(local_server.requests) == 1)
+        run_cancel(run=Run.objects.get(pk=run.pk))
+
+    canceller = threading.Thread(target=cancel_when_requested)
+    canceller.start()
+    started = time.monotonic()
+    run = execute(run)
+    canceller.join(10)
+    assert run.status == RunStatus.CANCELLED
+    assert time.monotonic() - started < 5
