@@ -7,7 +7,7 @@ import psutil
 import pytest
 
 from taskflow_site import cli
-from tests.support.processes import child_env, free_port, kill_tree
+from tests.support.processes import child_env, free_port, kill_tree, wait_for
 
 
 def taskflow(env, *args):
@@ -106,3 +106,44 @@ def test_a_pid_file_naming_another_program_is_stale(data_dir, processes, capsys)
 def test_a_garbled_pid_file_is_stale(data_dir):
     (data_dir / "taskflow.pid").write_text("not a pid\n")
     assert cli.main(["status"]) == 1
+
+
+def test_stop_kills_a_daemon_that_ignores_sigterm_and_its_children(
+    data_dir, processes, monkeypatch, capsys
+):
+    stubborn = data_dir / "taskflow"  # named like us, so the PID file is not "stale"
+    stubborn.write_text(
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "subprocess.Popen(['sleep', '60'])\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    daemon = processes.start("stubborn", [sys.executable, str(stubborn), "run"])
+    wait_for(lambda: "ready" in processes.log_text("stubborn"), timeout=30)
+    tree = [psutil.Process(daemon.pid), *psutil.Process(daemon.pid).children(recursive=True)]
+    assert len(tree) == 2
+    (data_dir / "taskflow.pid").write_text(f"{daemon.pid}\n")
+    monkeypatch.setattr(cli, "STOP_TIMEOUT", 1.0)
+
+    assert cli.main(["stop"]) == 0
+
+    assert "sending SIGKILL" in capsys.readouterr().err
+    daemon.wait(5)
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    assert alive == []
+    assert not (data_dir / "taskflow.pid").exists()
+
+
+@pytest.mark.e2e
+def test_start_reports_a_daemon_that_dies_while_starting(tmp_path):
+    data = tmp_path / "data"
+    env = child_env(TASKFLOW_DATA_DIR=str(data), TASKFLOW_PORT=str(free_port()))
+    env.pop("DATABASE_URL", None)
+    env["TASKFLOW_DB_PATH"] = "/proc/taskflow-cannot-be-here/taskflow.db"
+    started = taskflow(env, "start")
+    assert started.returncode == 1
+    assert "TaskFlow exited during start (code 1)" in started.stderr
+    assert str(data / "logs" / "taskflow.log") in started.stderr
+    assert "migrations failed" in (data / "logs" / "taskflow.log").read_text()
+    assert not (data / "taskflow.pid").exists()
