@@ -64,7 +64,6 @@ _START_SQL = (
     "UPDATE runs_run SET status = 'running', started_at = %s, heartbeat_at = %s, worker = %s "
     "WHERE id = %s AND status = 'pending'"
 )
-_BUSY_SQL = "UPDATE runs_workerheartbeat SET busy_run_id = %s, heartbeat_at = %s WHERE name = %s"
 
 
 def _db_uuid(value):
@@ -102,7 +101,6 @@ def run_claim(*, worker: str, budget_seconds: float | None = None, run_id=None) 
                 cursor.execute(_START_SQL, [stamp, stamp, worker, _db_uuid(candidate.pk)])
                 if cursor.rowcount != 1:
                     continue
-                cursor.execute(_BUSY_SQL, [_db_uuid(candidate.pk), stamp, f"worker@{worker}"])
             candidate.status = RunStatus.RUNNING
             candidate.started_at = candidate.heartbeat_at = now
             candidate.worker = worker
@@ -230,9 +228,6 @@ def run_finish(*, run: Run, outcome: Outcome, worker: str | None = None) -> Run 
                     {k: v for k, v in fields.items() if k.startswith("log_")},
                     only_running=False,
                 )
-        if worker:
-            with connection.cursor() as cursor:
-                cursor.execute(_BUSY_SQL, [None, _db_time(finished), f"worker@{worker}"])
     for name, value in fields.items():
         setattr(run, name, value)
     if retry is not None and retry.available_at <= timezone.now() + timedelta(seconds=1):

@@ -109,11 +109,19 @@ class Dispatcher:
             return settings.TASKFLOW["WORKERS"]
 
     def live(self) -> int:
+        """Fresh drain loops that are not retired, or retired but still executing a run."""
         fresh_after = timezone.now() - timedelta(seconds=settings.TASKFLOW["STALE_AFTER_SECONDS"])
         rows = WorkerHeartbeat.objects.filter(
             role=WorkerRole.WORKER, heartbeat_at__gte=fresh_after
-        ).values_list("retired_at", "busy_run_id")
-        return sum(1 for retired, busy in rows if retired is None or busy is not None)
+        ).values_list("retired_at", "hostname", "pid")
+        live = 0
+        for retired, hostname, pid in rows:
+            if (
+                retired is None
+                or Run.objects.filter(status=RunStatus.RUNNING, worker=f"{hostname}:{pid}").exists()
+            ):
+                live += 1
+        return live
 
     def __call__(self, now_ts: float | None = None) -> bool:
         if time.monotonic() - self.last_enqueue < DISPATCH_IN_FLIGHT_SECONDS:

@@ -98,8 +98,7 @@ def test_it_counts_live_drains_but_not_retired_idle_ones():
     beat.retired_at = timezone.now()
     beat.save()
     assert dispatcher.live() == 0
-    beat.busy_run = RunFactory(status=RunStatus.RUNNING)
-    beat.save()
+    RunFactory(status=RunStatus.RUNNING, worker=f"{HOST}:{os.getpid()}")
     assert dispatcher.live() == 1  # retired but still executing: its successor waits
 
 
