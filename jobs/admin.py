@@ -458,6 +458,10 @@ class JobAdmin(RoleScopedAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         form.request = request  # a fresh class per request (modelform_factory)
+        owner = form.base_fields.get("created_by")
+        if owner is not None:  # pick an owner here; manage users on their own page
+            for flag in ("can_add_related", "can_change_related", "can_delete_related"):
+                setattr(owner.widget, flag, False)
         return form
 
     def save_model(self, request, obj, form, change):
