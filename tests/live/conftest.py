@@ -32,6 +32,13 @@ def session_cookie(user) -> str:
     return client.cookies["sessionid"].value
 
 
+class Communicator(WebsocketCommunicator):
+    """Longer default timeouts: the shared test machine is often busy."""
+
+    async def connect(self, timeout=10):
+        return await super().connect(timeout)
+
+
 def communicator(path: str, *, session: str | None = None, origin: bytes | None = ORIGIN):
     from taskflow_site.asgi import application
 
@@ -40,7 +47,7 @@ def communicator(path: str, *, session: str | None = None, origin: bytes | None 
         headers.append((b"origin", origin))
     if session:
         headers.append((b"cookie", f"sessionid={session}".encode()))
-    return WebsocketCommunicator(application, path, headers=headers)
+    return Communicator(application, path, headers=headers)
 
 
 async def receive_all(comm, timeout: float = 5) -> tuple[list[dict], int | None]:
