@@ -108,6 +108,8 @@ class Run(models.Model):
             models.Index(fields=["finished_at"], name="run_finished_idx"),
             # the claim asks "does this job already have a running run?" for every candidate
             models.Index(fields=["job"], condition=Q(status="running"), name="run_running_job_idx"),
+            # enqueue asks "are runs of this job queued?" (overlap policy, queue bound)
+            models.Index(fields=["job"], condition=Q(status="pending"), name="run_pending_job_idx"),
         ]
 
     def __str__(self) -> str:

@@ -134,13 +134,17 @@ def _queue_bound(job) -> int:
 
 def _skip_reason(job) -> str | None:
     """Why a new run of `job` must be skipped right now (overlap / queue policy), or None."""
-    active = Run.objects.filter(job=job, status__in=[RunStatus.PENDING, RunStatus.RUNNING])
+    runs = Run.objects.filter(job=job).order_by()
     if job.overlap_policy == "skip":
-        if active.exists():
+        # two queries, each served by a small partial index (pending / running runs per job)
+        if runs.filter(status=RunStatus.RUNNING).exists() or (
+            runs.filter(status=RunStatus.PENDING).exists()
+        ):
             return "skipped: the previous run of this job is still pending or running"
         return None
     bound = _queue_bound(job)
-    if active.filter(status=RunStatus.PENDING).count() >= bound:
+    # is there a bound-th pending run? (reads at most `bound` index entries, never a COUNT)
+    if runs.filter(status=RunStatus.PENDING)[bound - 1 : bound].exists():
         return f"skipped: queue full ({bound} runs of this job already pending)"
     return None
 
