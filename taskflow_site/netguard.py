@@ -312,6 +312,11 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+def _origin(url: str) -> tuple:
+    parts = urlsplit(url)
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
+
+
 def _redirect_method(status: int, method: str) -> str:
     if status == 303 and method != "HEAD":
         return "GET"
@@ -382,7 +387,7 @@ async def arequest(
                                     if k.lower() not in {"content-type", "content-length"}
                                 }
                             method = new_method
-                            if urlsplit(next_url).hostname != urlsplit(current).hostname:
+                            if _origin(next_url) != _origin(current):
                                 headers = {
                                     k: v
                                     for k, v in headers.items()

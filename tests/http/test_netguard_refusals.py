@@ -152,3 +152,23 @@ def test_it_times_out_a_server_that_never_answers(local_server):
     allowlist = netguard.Allowlist.from_entries(["127.0.0.1"])
     with pytest.raises(netguard.Timeout):
         netguard.request("GET", local_server.url("/hang"), allowlist=allowlist, timeout=0.5)
+
+
+def test_it_drops_credentials_on_a_redirect_to_another_origin(local_server):
+    other = type(local_server)()
+    try:
+        local_server.routes["/hop"] = Reply(302, headers={"Location": other.url("/land")})
+        other.routes["/land"] = Reply(200, b"ok")
+        allowlist = netguard.Allowlist.from_entries(["127.0.0.1"])
+        netguard.request(
+            "GET",
+            local_server.url("/hop"),
+            allowlist=allowlist,
+            headers={"Authorization": "Bearer secret", "X-Trace": "1"},
+        )
+        assert local_server.requests[0].headers["Authorization"] == "Bearer secret"
+        landed = other.requests[0].headers
+        assert "Authorization" not in landed
+        assert landed["X-Trace"] == "1"
+    finally:
+        other.stop()
