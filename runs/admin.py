@@ -342,6 +342,7 @@ class RunAdmin(RoleScopedAdmin):
                 "linesUrl": reverse("admin:runs_run_lines", args=[obj.id]),
                 "stateUrl": reverse("admin:runs_run_state", args=[obj.id]),
                 "downloadUrl": f"/api/runs/{obj.id}/logs/download",
+                "apiLogsUrl": f"/api/runs/{obj.id}/logs",
                 "canRun": self.has_run_permission(request, obj),
             }
             job_name = obj.job.name if obj.job_id else "ad-hoc task"

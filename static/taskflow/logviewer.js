@@ -303,8 +303,12 @@
     if (firstShown <= 1) return;
     var after = Math.max(0, firstShown - 1 - PAGE);
     var limit = firstShown - 1 - after;
-    fetch(this.data.linesUrl + "?after=" + after + "&limit=" + limit, { credentials: "same-origin" })
-      .then(function (r) { return r.json(); })
+    var query = "?after=" + after + "&limit=" + limit;
+    var json = function (r) { return r.ok ? r.json() : Promise.reject(r.status); };
+    // the public API first (GET /api/runs/<id>/logs); the admin's own endpoint if it refuses
+    fetch(this.data.apiLogsUrl + query, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(json).then(function (body) { return body.data; })
+      .catch(function () { return fetch(self.data.linesUrl + query, { credentials: "same-origin" }).then(json); })
       .then(function (res) {
         var frag = document.createDocumentFragment();
         (res.lines || []).forEach(function (line) {

@@ -123,6 +123,12 @@ async def test_it_builds_runs_and_watches_a_job_then_hides_it_from_others(
     assert state["timezone"] == "Europe/Berlin" and state["owner"] == "admin"
     assert state["next_run_at"] is not None
 
+    # -- a dashboard left open in another tab, to see it update by itself
+    dashboard = await context.new_page()
+    dashboard.on("pageerror", lambda exc: errors.append(str(exc)))
+    await dashboard.goto(f"{base}/admin/")
+    await expect(dashboard.locator("[data-tf-recent]")).to_contain_text("No runs yet.")
+
     # -- run it and watch it live: lines while running, a CPU sample, then success
     await page.click("[data-tf-run-now]")
     await page.wait_for_url(re.compile(r"/admin/runs/run/[0-9a-f-]+/change/$"))
@@ -143,7 +149,12 @@ async def test_it_builds_runs_and_watches_a_job_then_hides_it_from_others(
     await expect(page.locator("[data-tf-rerun-form]")).to_be_visible()
     await shot(page, "03-run-live-viewer")
 
-    # -- the dashboard shows it succeeded
+    # -- the open dashboard caught up without a reload; a fresh one shows the same
+    await expect(
+        dashboard.locator("[data-tf-recent] tr[data-status=success]", has_text="browser-job")
+    ).to_be_visible(timeout=15_000)
+    await expect(dashboard.locator("[data-tf-live]")).to_have_class("tf-dot tf-dot-on")
+    await dashboard.close()
     await page.goto(f"{base}/admin/")
     row = page.locator("[data-tf-recent] tr[data-status=success]", has_text="browser-job")
     await expect(row).to_be_visible(timeout=15_000)

@@ -64,6 +64,8 @@ async def test_it_shows_the_tail_of_a_huge_log_and_loads_earlier_lines(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     await login(page, live_server_url, owner.username)
 
     started = time.monotonic()
@@ -81,6 +83,7 @@ async def test_it_shows_the_tail_of_a_huge_log_and_loads_earlier_lines(
     await page.click("[data-tf-earlier]")
     await expect(page.locator(".tf-line")).to_have_count(2000)
     await expect(page.locator(".tf-line").first).to_have_attribute("data-line", str(TOTAL - 1999))
+    assert any(f"/api/runs/{run_id}/logs?after={TOTAL - 2000}&limit=1000" in u for u in requested)
     await expect(page.locator("[data-tf-follow]")).to_have_text("Follow")  # reading back pauses
     await expect(page.locator("[data-tf-log-info]")).to_contain_text(f"{TOTAL - 2000} earlier")
     await expect(page.locator(".tf-line.tf-stream-stderr .tf-fg3").first).to_have_text("warm")
