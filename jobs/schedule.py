@@ -286,13 +286,17 @@ def _grid_plan(schedule: dict) -> _Plan:
         # Python's Monday=0..Sunday=6 -> the seed's Sunday=0..Saturday=6
         return not weekdays or (day.weekday() + 1) % 7 in weekdays
 
+    def listed(name: str, default: Sequence[int] | None) -> Sequence[int] | None:
+        values = schedule.get(name)
+        return sorted(set(values)) if values else default  # rows written by hand may be unsorted
+
     return _Plan(
-        years=schedule.get("years") or None,
-        months=schedule.get("months") or range(1, 13),
-        days=schedule.get("days") or None,
+        years=listed("years", None),
+        months=listed("months", range(1, 13)),
+        days=listed("days", None),
         day_ok=day_ok,
-        hours=schedule.get("hours") or range(24),
-        minutes=schedule.get("minutes") or range(60),
+        hours=listed("hours", range(24)),
+        minutes=listed("minutes", range(60)),
         fixed=is_fixed_time(schedule),
     )
 

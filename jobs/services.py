@@ -244,7 +244,9 @@ def job_preview(
     The same code path as the tick, so the preview is what the scheduler will do."""
     after = after or timezone.now()
     cleaned = schedule_validate(schedule, tz_name, now=after)
-    count = max(1, min(int(count), MAX_PREVIEW))
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise ScheduleError({"count": ["Must be a whole number."]})
+    count = max(1, min(count, MAX_PREVIEW))
     return schedule_preview(cleaned, tz_name, after, count)
 
 
@@ -437,9 +439,10 @@ def _job_fire(job: Job, now: datetime) -> int:
             _, was_created = run_enqueue(job=job, trigger_type=trigger, scheduled_for=slot)
             created += int(was_created)
         # Conditional on the old value: a second scheduler, or an edit meanwhile, wins.
-        Job.objects.filter(pk=job.pk, next_run_at=job.next_run_at).update(
-            next_run_at=schedule_next(schedule, job.timezone, now)
-        )
+        changes = {"next_run_at": schedule_next(schedule, job.timezone, now)}
+        if created:
+            changes["last_run_at"] = now
+        Job.objects.filter(pk=job.pk, next_run_at=job.next_run_at).update(**changes)
     return created
 
 

@@ -52,6 +52,7 @@ def test_it_fires_only_due_jobs_and_advances_their_next_run(owner):
     assert run.status == RunStatus.PENDING
     assert run.spec["script"] == "echo hi"
     assert Job.objects.get(pk=due.pk).next_run_at == NOON[1]
+    assert Job.objects.get(pk=due.pk).last_run_at == now
     assert runs_of(later) == []
     assert Job.objects.get(pk=later.pk).next_run_at == datetime(2025, 6, 2, 18, tzinfo=UTC)
 
