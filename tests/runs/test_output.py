@@ -72,3 +72,22 @@ def test_it_bounds_one_huge_line_without_newline():  # C6 (20 MB)
     assert stdout[-1].endswith("x")  # the tail was flushed at exit
     assert run.log_dropped_bytes > 18_000_000
     assert not leftovers(run)
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db
+def test_it_keeps_memory_bounded_under_a_flood_of_output():  # C4 (300 MB, default cap)
+    import psutil
+
+    me = psutil.Process()
+    before = me.memory_info().rss
+    run = run_script("head -c 300000000 /dev/zero | tr '\\0' x | fold -w 120")
+    growth = me.memory_info().rss - before
+    assert run.status == RunStatus.SUCCESS
+    assert run.log_bytes > 300_000_000
+    stored = sum(len(line) + 1 for line in lines(run, "stdout"))
+    from django.conf import settings
+
+    assert stored <= settings.TASKFLOW["LOG_MAX_BYTES"]
+    assert run.log_dropped_bytes > 280_000_000
+    assert growth < 100 * 2**20
