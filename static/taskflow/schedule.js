@@ -149,6 +149,14 @@
       other.hidden = !rest.length;
     }
 
+    var scheduled = document.getElementById("id_has_schedule");
+    function applyScheduled() {
+      var on = !scheduled || scheduled.checked;
+      root.classList.toggle("tf-unscheduled", !on);
+      root.querySelector("[data-tf-manual-note]").hidden = on;
+    }
+    if (scheduled) scheduled.addEventListener("change", applyScheduled);
+    applyScheduled();
     if (cron) cron.addEventListener("input", function () { paint(); schedulePreview(); });
     if (zoneInput) zoneInput.addEventListener("change", function () { paint(); schedulePreview(); });
     if (zoneInput) zoneInput.addEventListener("input", function () { paint(); schedulePreview(); });

@@ -203,3 +203,34 @@ def test_the_job_list_shows_each_jobs_latest_run(owner_client, owner):
     latest = RunFactory(job=job, status=RunStatus.SUCCESS)
     row = owner_client.get("/admin/jobs/job/").context["cl"].result_list[0]
     assert row.latest_run_id == latest.id and row.latest_run_status == RunStatus.SUCCESS
+
+
+def test_it_creates_an_http_job_from_the_editor(admin_client):
+    response = admin_client.post(
+        "/admin/jobs/job/add/",
+        job_form(
+            name="ping",
+            kind="http",
+            script="",
+            http_method="POST",
+            http_url="https://example.com/hook",
+            headers_text="Content-Type: application/json\nX-Token: abc",
+            http_body='{"ok": true}',
+            webhooks_text="https://hooks.example.com/a",
+            exit_codes_text="1, 75",
+            env_text="A=1\nB=two words",
+        ),
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    job = Job.objects.get(name="ping")
+    assert job.kind == "http" and job.http_method == "POST"
+    assert job.http_headers == {"Content-Type": "application/json", "X-Token": "abc"}
+    assert job.webhook_urls == ["https://hooks.example.com/a"]
+    assert job.retry_exit_codes == [1, 75]
+    assert job.env_vars == {"A": "1", "B": "two words"}
+
+
+def test_it_puts_a_bad_environment_line_beside_its_field(admin_client):
+    response = admin_client.post("/admin/jobs/job/add/", job_form(env_text="1BAD=x"))
+    assert response.status_code == 200
+    assert "env_text" in response.context["adminform"].form.errors
