@@ -217,6 +217,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # one name per choice set used by several serializers
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "runs.models.RunStatus",
+        "TaskTypeEnum": ["shell", "http"],
+        "TaskStatusEnum": "runs.serializers.TASK_STATUS_CHOICES",
+    },
 }
 SIMPLE_JWT = {
     "SIGNING_KEY": JWT_SECRET,
