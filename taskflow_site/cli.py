@@ -107,12 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         usage="taskflow [command] [flags]",
         parents=[flags],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands:\n"
-        + "\n".join(f"  {name:<9} {text}" for name, text in COMMANDS.items())
-        + "\n\nConfig priority: flags > environment (TASKFLOW_*) > config file "
+        epilog="Config priority: flags > environment (TASKFLOW_*) > config file "
         "(~/.taskflow/config.yml or /etc/taskflow/taskflow.env) > defaults.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="command", parser_class=Parser)
+    sub = parser.add_subparsers(
+        title="commands", dest="command", metavar="command", parser_class=Parser
+    )
     for name, text in COMMANDS.items():
         command = sub.add_parser(
             name, help=text, description=text, parents=[flags], prog=f"taskflow {name}"
