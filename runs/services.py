@@ -117,9 +117,13 @@ def spec_normalize(spec: dict) -> dict:
 
 
 def _wake_on_commit() -> None:
+    """One wake-up per transaction, however many runs it queued (bulk enqueues)."""
+    from django.db import connection
+
     from runs.wake import wake_workers
 
-    transaction.on_commit(wake_workers)
+    if not any(entry[1] is wake_workers for entry in connection.run_on_commit):
+        transaction.on_commit(wake_workers)
 
 
 def _notify_status_on_commit(run_id) -> None:
