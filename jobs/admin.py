@@ -100,6 +100,7 @@ class JobForm(forms.ModelForm):
     """Edits a job; the grid's choices travel in one hidden JSON field filled by the page."""
 
     schedule = forms.CharField(widget=forms.HiddenInput, required=False)
+    http_url = forms.URLField(required=False, max_length=2000, assume_scheme="https", label="URL")
     has_schedule = forms.BooleanField(
         required=False,
         initial=True,
