@@ -56,6 +56,7 @@ def main() -> None:
 
     django.setup()
     from django.db import connection, transaction
+    from django.db.models import F
 
     from accounts.models import Role, User
     from jobs.models import Job, Schedule
@@ -86,6 +87,10 @@ def main() -> None:
             Schedule.objects.bulk_create(
                 [Schedule(job=job, minutes=[job.next_run_at.minute]) for job in jobs]
             )
+    earliest = Job.objects.order_by("next_run_at").values_list("next_run_at", flat=True).first()
+    if earliest is not None and earliest < now + timedelta(seconds=61):
+        # a reused database: move every job's next run past the measured minute again
+        Job.objects.update(next_run_at=F("next_run_at") + (now + timedelta(seconds=61) - earliest))
     due_ids = list(Job.objects.order_by("name").values_list("pk", flat=True)[: args.due])
     Schedule.objects.filter(job_id__in=due_ids).update(minutes=None)  # every minute
     print(
@@ -93,13 +98,14 @@ def main() -> None:
         flush=True,
     )
 
-    timings, idle = [], []
+    timings, cpu, idle = [], [], []
     for _ in range(args.rounds):
         Run.objects.filter(job_id__in=due_ids).delete()
         Job.objects.filter(pk__in=due_ids).update(next_run_at=now - timedelta(seconds=0.2))
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         created = tick_run(now=now)
         timings.append((time.perf_counter() - began) * 1000)
+        cpu.append((time.process_time() - began_cpu) * 1000)
         assert created == args.due, created
         began = time.perf_counter()
         assert tick_run(now=now) == 0
@@ -110,6 +116,12 @@ def main() -> None:
         f"tick with {args.due} due of {args.jobs}: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
         f"max {max(timings):.1f} ms (target <= {TARGET_MS} ms) over {args.rounds} rounds"
     )
+    print(
+        f"  CPU time of the ticking process: p50 {statistics.median(cpu):.1f} ms "
+        "(wall - CPU = waiting for the disk, the write lock or a busy machine)"
+    )
+    load = os.getloadavg()[0]
+    print(f"  machine load average (1 min) {load:.1f} on {os.cpu_count()} CPUs")
     print(
         f"idle tick (nothing due): p50 {statistics.median(idle):.2f} ms, "
         f"p95 {percentile(idle, 95):.2f} ms"

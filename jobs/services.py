@@ -372,17 +372,23 @@ def _fmt(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _due_slots(job: Job, schedule: dict, now: datetime) -> tuple[list[datetime], int]:
-    """Slots from next_run_at up to now (the most recent MISSED_RECORD_LIMIT + 1 of them)
-    and how many there were in total (capped by MISSED_SCAN_LIMIT)."""
+def _due_slots(
+    job: Job, schedule: dict, now: datetime
+) -> tuple[list[datetime], int, datetime | None]:
+    """Slots from next_run_at up to now (the most recent MISSED_RECORD_LIMIT + 1 of them), how
+    many there were (capped by MISSED_SCAN_LIMIT), and the first slot after now."""
     kept: deque[datetime] = deque(maxlen=MISSED_RECORD_LIMIT + 1)
     total = 0
     for slot in chain([job.next_run_at], schedule_iter(schedule, job.timezone, job.next_run_at)):
-        if slot > now or total >= MISSED_SCAN_LIMIT:
+        if slot > now:
+            return list(kept), total, slot
+        if total >= MISSED_SCAN_LIMIT:
             break
         kept.append(slot)
         total += 1
-    return list(kept), total
+    else:
+        return list(kept), total, None  # the schedule has ended
+    return list(kept), total, schedule_next(schedule, job.timezone, now)
 
 
 def _job_fire(job: Job, now: datetime) -> int:
@@ -394,7 +400,7 @@ def _job_fire(job: Job, now: datetime) -> int:
     if schedule is None:
         Job.objects.filter(pk=job.pk, next_run_at=job.next_run_at).update(next_run_at=None)
         return 0
-    slots, total = _due_slots(job, schedule, now)
+    slots, total, upcoming = _due_slots(job, schedule, now)
     on_time = slots[-1] if now - slots[-1] <= timedelta(seconds=MISSED_AFTER_SECONDS) else None
     missed = slots[:-1] if on_time else slots
     unlisted = total - len(slots)
@@ -439,7 +445,7 @@ def _job_fire(job: Job, now: datetime) -> int:
             _, was_created = run_enqueue(job=job, trigger_type=trigger, scheduled_for=slot)
             created += int(was_created)
         # Conditional on the old value: a second scheduler, or an edit meanwhile, wins.
-        changes = {"next_run_at": schedule_next(schedule, job.timezone, now)}
+        changes = {"next_run_at": upcoming}
         if created:
             changes["last_run_at"] = now
         Job.objects.filter(pk=job.pk, next_run_at=job.next_run_at).update(**changes)

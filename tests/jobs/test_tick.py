@@ -202,3 +202,15 @@ def test_it_beats_the_tick_heartbeat_only_while_ticks_succeed():
     assert WorkerHeartbeat.objects.filter(role="tick").count() == 1
     names = [step.name for step in tick.steps()]
     assert names == ["tick", "tick-heartbeat"]
+
+
+def test_it_clears_next_run_after_the_last_slot_of_a_schedule(owner):
+    with time_machine.travel(DAY1_10H, tick=False):
+        job = job_create(
+            created_by=owner,
+            name="once",
+            script="true",
+            schedule={"years": [2025], "months": [6], "days": [2], "hours": [12], "minutes": [0]},
+        )
+    assert tick_run(now=NOON[0] + timedelta(seconds=1)) == 1
+    assert Job.objects.get(pk=job.pk).next_run_at is None
