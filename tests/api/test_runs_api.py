@@ -18,6 +18,7 @@ def test_the_run_list_has_runs_total_and_paging(owner_api, owner_run):
     assert response.status_code == 200
     data = response.json()["data"]
     assert data["total"] == 1 and data["limit"] == 50 and data["offset"] == 0
+    assert data["totalExact"] is True
     run = data["runs"][0]
     assert run["id"] == str(owner_run.id)
     assert run["jobId"] == str(owner_run.job_id)
@@ -135,3 +136,27 @@ def test_the_log_downloads_as_text(owner_api, owner_run):
 def test_download_works_with_an_accept_text_plain_header(owner_api, owner_run):
     response = owner_api.get(f"/api/runs/{owner_run.id}/logs/download", HTTP_ACCEPT="text/plain")
     assert response.status_code == 200
+
+
+def test_the_fast_run_output_equals_the_declared_fields(owner_run, admin_user):
+    from rest_framework import serializers
+
+    from runs.serializers import RunOutput
+
+    owner_run.triggered_by = admin_user
+    owner_run.save(update_fields=["triggered_by"])
+    owner_run = Run.objects.select_related("job", "triggered_by").get(pk=owner_run.pk)
+    output = RunOutput(owner_run)
+    assert output.data == serializers.Serializer.to_representation(output, owner_run)
+
+
+def test_the_total_is_exact_up_to_a_cap(owner_api, owner_job, monkeypatch):
+    from runs import api
+
+    for _ in range(3):
+        RunFactory(job=owner_job)
+    assert owner_api.get("/api/runs").json()["data"]["totalExact"] is True
+    monkeypatch.setattr(api, "TOTAL_CAP", 2)
+    data = owner_api.get("/api/runs").json()["data"]
+    assert (data["total"], data["totalExact"]) == (2, False)
+    assert len(data["runs"]) == 3
