@@ -105,3 +105,20 @@ def test_session_logout_ends_the_browser_session(owner):
     response = client.post("/api/auth/logout", {}, format="json", HTTP_X_CSRFTOKEN=CSRF_SECRET)
     assert response.status_code == 200
     assert client.get("/api/auth/me").status_code == 401
+
+
+def test_logout_also_blacklists_a_refresh_token_sent_in_the_body(owner):
+    first = login("owner").json()["data"]
+    second = login("owner").json()["data"]
+    bearer(first["access"]).post("/api/auth/logout", {"refresh": second["refresh"]}, format="json")
+    for refresh in (first["refresh"], second["refresh"]):
+        response = APIClient().post("/api/auth/refresh", {"refresh": refresh}, format="json")
+        assert response.status_code == 401
+
+
+def test_logout_cannot_blacklist_another_users_refresh_token(owner, outsider):
+    mine = login("owner").json()["data"]
+    theirs = login("outsider").json()["data"]
+    bearer(mine["access"]).post("/api/auth/logout", {"refresh": theirs["refresh"]}, format="json")
+    response = APIClient().post("/api/auth/refresh", {"refresh": theirs["refresh"]}, format="json")
+    assert response.status_code == 200
