@@ -214,3 +214,16 @@ def test_it_clears_next_run_after_the_last_slot_of_a_schedule(owner):
         )
     assert tick_run(now=NOON[0] + timedelta(seconds=1)) == 1
     assert Job.objects.get(pk=job.pk).next_run_at is None
+
+
+def test_it_ticks_once_from_the_command_line(owner):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    job = daily_noon(owner)
+    out = StringIO()
+    with time_machine.travel(NOON[0] + timedelta(seconds=2), tick=False):
+        call_command("tick", "--once", stdout=out)
+    assert out.getvalue().strip() == "1 run(s) enqueued"
+    assert len(runs_of(job)) == 1
