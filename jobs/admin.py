@@ -472,6 +472,17 @@ class JobAdmin(RoleScopedAdmin):
     def save_related(self, request, form, formsets, change):
         pass
 
+    def delete_model(self, request, obj):
+        from jobs.services import job_delete
+
+        job_delete(job=obj)  # cancels active runs first, so their processes stop
+
+    def delete_queryset(self, request, queryset):
+        from jobs.services import job_delete
+
+        for job in queryset:
+            job_delete(job=job)
+
     def get_queryset(self, request):
         from django.db.models import OuterRef, Subquery
 

@@ -116,3 +116,19 @@ def test_buttons_refuse_get(owner_client, owner):
     run = RunFactory(job__created_by=owner, status=RunStatus.PENDING)
     assert owner_client.get(f"/admin/runs/run/{run.pk}/cancel/").status_code == 405
     assert owner_client.get(f"/admin/jobs/job/{run.job.pk}/run/").status_code == 405
+
+
+def test_an_admin_deletes_jobs_with_their_runs(admin_client):
+    running = RunFactory(status=RunStatus.RUNNING)
+    job = running.job
+    confirm = admin_client.post(
+        "/admin/jobs/job/", {"action": "delete_selected", "_selected_action": [str(job.pk)]}
+    )
+    assert confirm.status_code == 200  # the confirmation page
+    response = admin_client.post(
+        "/admin/jobs/job/",
+        {"action": "delete_selected", "_selected_action": [str(job.pk)], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert not Job.objects.filter(pk=job.pk).exists()
+    assert not Run.objects.filter(pk=running.pk).exists()
