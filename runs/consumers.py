@@ -202,13 +202,26 @@ class RunLogConsumer(_AuthenticatedConsumer):
         await self.start(live.run_group(self.run_id))
 
     async def follow(self):
-        cursor, sample_id, last_status = self.after, 0, None
+        cursor, sample_id, last_status, probe = self.after, 0, None, None
         limit = LINES_MODE_MAX if self.per_line_only else live.MAX_LINES_PER_READ
         next_auth_check = time.monotonic() + AUTH_RECHECK_SECONDS
         while True:
-            snap = await _db(live.live_snapshot)(
-                self.run_id, after_line=cursor, after_sample_id=sample_id, line_limit=limit
+            # the probe is taken before the read: a change after it shows in the next probe
+            probe, snap = await _db(live.live_poll)(
+                self.run_id,
+                after_line=cursor,
+                after_sample_id=sample_id,
+                line_limit=limit,
+                last_probe=probe,
             )
+            if snap is None:  # nothing changed since the last read
+                if not await self.recheck_due(next_auth_check):
+                    return
+                next_auth_check = self.next_check_at(next_auth_check)
+                await self.wait(POLL_SECONDS)
+                continue
+            if snap.more_lines:
+                probe = None  # still behind: read again whatever the probe says
             if snap.status is None:
                 await self.close(code=CLOSE_NOT_FOUND)  # deleted while watched
                 return
@@ -225,12 +238,24 @@ class RunLogConsumer(_AuthenticatedConsumer):
                 await self.send_json(snap.status_message)
                 await self.close(code=CLOSE_NORMAL)
                 return
-            if time.monotonic() >= next_auth_check:
-                if not await _db(_still_valid_sync)(self.viewer, self.run_id):
-                    await self.close(code=CLOSE_UNAUTHORIZED)
-                    return
-                next_auth_check = time.monotonic() + AUTH_RECHECK_SECONDS
+            if not await self.recheck_due(next_auth_check):
+                return
+            next_auth_check = self.next_check_at(next_auth_check)
             await self.wait(CATCH_UP_PAUSE if snap.more_lines else POLL_SECONDS)
+
+    async def recheck_due(self, due: float) -> bool:
+        """Re-validate the viewer when `due`; False (socket closed) when no longer allowed."""
+        if time.monotonic() < due:
+            return True
+        if await _db(_still_valid_sync)(self.viewer, self.run_id):
+            return True
+        await self.close(code=CLOSE_UNAUTHORIZED)
+        return False
+
+    @staticmethod
+    def next_check_at(due: float) -> float:
+        now = time.monotonic()
+        return now + AUTH_RECHECK_SECONDS if now >= due else due
 
     async def send_lines(self, lines) -> None:
         if self.per_line_only or len(lines) <= PER_LINE_MAX:

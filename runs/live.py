@@ -120,7 +120,9 @@ def live_snapshot(
     )
 
     lines: list = []
-    chunks = LogChunk.objects.filter(run_id=run_id, last_line__gt=after_line).order_by("first_line")
+    # ordered by last_line (the same order: chunks are contiguous) so the (run, last_line)
+    # index serves filter and order; by first_line SQLite walked every chunk of the run
+    chunks = LogChunk.objects.filter(run_id=run_id, last_line__gt=after_line).order_by("last_line")
     more = False
     for chunk in chunks.only("first_line", "last_line", "created_at", "data").iterator(
         chunk_size=50
@@ -143,3 +145,37 @@ def live_snapshot(
         {"type": "metric", "runId": str(run_id), **sample_message(sample)} for sample in samples
     ]
     return LiveSnapshot(row["status"], message, lines, more, sample_messages, last_sample_id)
+
+
+def live_probe(run_id) -> tuple | None:
+    """(status, last stored line, last sample id) of a run in one small indexed query; None if
+    the run is gone. Followers compare it with the previous probe and skip the full read when
+    nothing changed (an idle viewer then costs one raw query per poll, not three ORM ones)."""
+    from django.db import connection
+
+    from metrics.models import MetricSample
+    from runs.models import LogChunk, Run
+
+    key = Run._meta.pk.get_db_prep_value(run_id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT r.status,"  # noqa: S608 (table names from the models, values bound)
+            f" (SELECT MAX(c.last_line) FROM {LogChunk._meta.db_table} c WHERE c.run_id = %s),"
+            f" (SELECT MAX(s.id) FROM {MetricSample._meta.db_table} s WHERE s.run_id = %s)"
+            f" FROM {Run._meta.db_table} r WHERE r.id = %s",
+            [key, key, key],
+        )
+        row = cursor.fetchone()
+    return tuple(row) if row else None
+
+
+def live_poll(run_id, *, after_line: int, after_sample_id: int, line_limit: int, last_probe):
+    """The follower's one database call per tick: (probe, snapshot or None when unchanged)."""
+    probe = live_probe(run_id)
+    if probe is None:
+        return None, LiveSnapshot(None, None, [], False, [], after_sample_id)
+    if probe == last_probe:
+        return probe, None
+    return probe, live_snapshot(
+        run_id, after_line=after_line, after_sample_id=after_sample_id, line_limit=line_limit
+    )

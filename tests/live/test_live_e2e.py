@@ -136,7 +136,7 @@ async def test_it_rejects_wrong_origin_and_other_users_at_the_handshake(daphne, 
 
 async def ticket_for(port, user) -> str:
     access = (await sync_to_async(token_pair_for)(user))["access"]
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=60) as client:  # first request warms daphne up
         response = await client.post(
             f"http://127.0.0.1:{port}/api/auth/ws-ticket",
             headers={"Authorization": f"Bearer {access}"},
