@@ -1,7 +1,6 @@
 """TaskFlow's admin site: every active staff user gets in, roles decide what they see.
 
-Also the site-wide pages in the admin's look: the dashboard (index), the metrics page and the
-JSON endpoints behind them (dashboard refresh, schedule preview).
+Plus the pages in the admin's look (dashboard, metrics) and their JSON endpoints.
 """
 
 from __future__ import annotations
@@ -68,7 +67,9 @@ class TaskFlowAdminSite(admin.AdminSite):
         try:
             body = json.loads(request.body or b"{}")
         except ValueError:
-            return JsonResponse({"errors": {"schedule": ["Not JSON."]}}, status=400)
+            body = None
+        if not isinstance(body, dict):
+            return JsonResponse({"errors": {"schedule": ["Expected a JSON object."]}}, status=400)
         tz_name = str(body.get("timezone") or "UTC")
         schedule = {
             key: body.get(key) or None

@@ -67,14 +67,12 @@
       pending = setTimeout(function () { pending = null; refresh(); }, 300);
     }
 
-    var socketOpen = false;
     function connect() {
       var ws;
       try { ws = new WebSocket(TF.wsUrl("/ws/dashboard")); } catch (e) { return; }
-      ws.onopen = function () { socketOpen = true; setLive(root, "on", "live"); };
+      ws.onopen = function () { setLive(root, "on", "live"); };
       ws.onmessage = soon;
       ws.onclose = function () {
-        socketOpen = false;
         setLive(root, "poll", "refreshing every " + POLL_MS / 1000 + " s");
         setTimeout(connect, 15000);
       };

@@ -75,3 +75,10 @@ def test_it_creates_users_through_the_service_with_matching_flags(admin_client):
 
     user = User.objects.get(username="newbie")
     assert user.is_staff and user.is_superuser and user.role == "admin"
+
+
+def test_the_setup_page_renders_with_the_overridden_admin_base(client):
+    response = client.get("/setup")
+    assert response.status_code == 200
+    assert b"taskflow/taskflow.css" in response.content
+    assert b"tf-nav" not in response.content  # no navigation before anyone can log in

@@ -129,3 +129,11 @@ def test_the_metrics_page_uses_daily_rollups_beyond_a_week(owner_client, owner):
     response = owner_client.get(f"/admin/metrics/?job={job.pk}&range=30")
     assert response.context["series"]["period"] == PeriodType.DAILY
     assert response.context["series"]["runs"] == []  # hourly rows are not read for 30 days
+
+
+def test_the_preview_refuses_a_body_that_is_not_an_object(owner_client):
+    response = owner_client.post(
+        "/admin/schedule-preview/", "[1, 2]", content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert owner_client.get("/admin/schedule-preview/").status_code == 405
