@@ -391,9 +391,15 @@ class Executor:
         return returncode
 
     def _escapees(self) -> list[int]:
+        """Orphans of this run re-parented to us (we are a subreaper): our children other
+        than the script itself that carry the run's marker."""
         if self.pgid is None:
             return []
-        return [pid for pid in process.own_children() if pid != self.pgid]
+        return [
+            pid
+            for pid in process.own_children()
+            if pid != self.pgid and process.has_marker(pid, self.run_id)
+        ]
 
     def _terminate(self) -> None:
         what = {

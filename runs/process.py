@@ -45,10 +45,31 @@ def own_children() -> list[int]:
     return pids
 
 
+def has_marker(pid: int, run_id: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return f"{MARKER}={run_id}".encode() in handle.read().split(b"\0")
+    except OSError:
+        return False
+
+
 def reap(pid: int) -> None:
     """Collect an exited child of ours (no zombie left behind). Never blocks."""
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def reap_zombies() -> int:
+    """Collect every exited child (use only where all children are ours: a drain worker)."""
+    reaped = 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return reaped
+        if pid == 0:
+            return reaped
+        reaped += 1
 
 
 def group_alive(pgid: int) -> bool:

@@ -126,6 +126,8 @@ def _lock_job(candidate: Run) -> bool:
 
 
 def _retry_of(run: Run, *, now, exit_code) -> Run:
+    """The next attempt: its own row, trigger_type "retry", parent = the first attempt (whose
+    trigger_type keeps the original trigger), due after the policy's delay."""
     policy = (run.spec or {}).get("retry") or {}
     delay = retry_delay(policy, run.attempt)
     return Run.objects.create(

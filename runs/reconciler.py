@@ -72,9 +72,8 @@ def reconcile_step(now_ts: float | None = None) -> bool:
         dead = worker_pid is not None and _process_gone(worker_pid)
         if not dead and beat is not None and beat >= stale_before:
             continue
-        run_mark_lost(run=run, reason="worker lost")
-        did = True
         if worker_pid is not None or not run.worker:
+            # first the leftovers, then the status: a retry must never overlap them
             killed = process.kill_run_processes(str(run.pk), run.pid, grace=1.0)
             if killed:
                 logger.warning(
@@ -83,6 +82,8 @@ def reconcile_step(now_ts: float | None = None) -> bool:
                     len(killed),
                     process.describe(killed),
                 )
+        run_mark_lost(run=run, reason="worker lost")
+        did = True
     host = socket.gethostname()
     for beat in WorkerHeartbeat.objects.filter(role=WorkerRole.WORKER):
         if beat.heartbeat_at < stale_before - timedelta(minutes=5) or (

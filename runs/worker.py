@@ -137,8 +137,6 @@ class Drain:
                 wake.drain()
 
     def execute(self, run: Run, on_block=None) -> None:
-        if not self.registered:  # runjob: no drain loop around us
-            process.become_subreaper()
         executor = Executor(
             run,
             worker=self.worker,
@@ -158,6 +156,8 @@ class Drain:
             return
         finally:
             self.current_run_id = None
+            if self.registered:  # a drain worker's children are all runs': no zombie stays
+                process.reap_zombies()
         run_finish(run=run, outcome=outcome, worker=self.worker)
         self.executed += 1
 

@@ -67,6 +67,9 @@ class Command(BaseCommand):
         if claimed is None:
             self.stderr.write(run.error_message or "the run was taken by another worker")
             sys.exit(EXIT_CODES.get(run.status, 1))
+        from runs.process import become_subreaper
+
+        become_subreaper()  # escaped descendants of the job come back to us to be killed
         drain = Drain(linger=0, budget=0)
         drain.execute(claimed, on_block=self._print_block)
         claimed.refresh_from_db()
