@@ -86,11 +86,6 @@ async def test_it_builds_runs_and_watches_a_job_then_hides_it_from_others(
     )
     page = await context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: print("console:", msg.type, msg.text))
-    page.on(
-        "websocket",
-        lambda ws: ws.on("framereceived", lambda frame: print("ws frame:", str(frame)[:160])),
-    )
 
     # -- dashboard is the first page after login
     await login(page, base, "admin")
