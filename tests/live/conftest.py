@@ -14,6 +14,7 @@ from runs.logformat import encode_lines
 from runs.models import LogChunk
 
 ORIGIN = b"http://localhost:8000"
+REAL_AUTH_RECHECK_SECONDS = consumers.AUTH_RECHECK_SECONDS  # before fast_live shortens it
 
 
 def add_lines(run, first: int, texts: list[str], stream: str = "stdout") -> None:

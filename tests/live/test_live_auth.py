@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from accounts.services import token_pair_for, user_revoke_tokens
 from accounts.tickets import TICKET_SECONDS, ticket_issue
+from runs import consumers
 from runs.models import RunStatus
 from tests.factories import JobFactory, RunFactory
-from tests.live.conftest import add_lines, communicator, receive_all
+from tests.live.conftest import REAL_AUTH_RECHECK_SECONDS, add_lines, communicator, receive_all
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -161,5 +162,17 @@ async def test_it_closes_when_the_run_is_no_longer_visible(running_run, owner_se
     await database_sync_to_async(
         type(running_run.job).objects.filter(pk=running_run.job_id).update
     )(created_by=other.created_by)
+
+    assert await _closes_within(comm, 5) == 4401
+
+
+async def test_it_closes_within_5_seconds_with_the_production_timings(
+    running_run, owner, owner_session, monkeypatch
+):
+    monkeypatch.setattr(consumers, "AUTH_RECHECK_SECONDS", REAL_AUTH_RECHECK_SECONDS)
+    comm = communicator(path(running_run), session=owner_session)
+    assert (await comm.connect())[0]
+
+    await database_sync_to_async(user_revoke_tokens)(user=owner)
 
     assert await _closes_within(comm, 5) == 4401
