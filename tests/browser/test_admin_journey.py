@@ -44,6 +44,12 @@ def _job_state(name: str) -> dict:
     }
 
 
+def _own_job(owner) -> None:
+    from tests.factories import JobFactory
+
+    JobFactory(name="owners-own-job", created_by=owner)
+
+
 def _seed_rollups(job_id: str) -> None:
     """A week of hourly history for the charts, plus the real run's hour rolled up for real."""
     from metrics.models import MetricAggregate, PeriodType
@@ -193,13 +199,15 @@ async def test_it_builds_runs_and_watches_a_job_then_hides_it_from_others(
     await shot(phone_page, "10-phone-job-editor")
     await phone.close()
 
-    # -- a plain user: the admin's job is absent, and its URL is a 404
+    # -- a plain user: their own job is listed, the admin's is absent and its URL a 404
+    await sync_to_async(_own_job)(owner)
     user_context = await browser.new_context(viewport={"width": 1366, "height": 900})
     user_page = await user_context.new_page()
     user_page.on("pageerror", lambda exc: errors.append(str(exc)))
     await login(user_page, base, owner.username)
     await user_page.goto(f"{base}/admin/jobs/job/")
     await expect(user_page.locator("#changelist")).to_be_visible()
+    await expect(user_page.locator("#result_list", has_text="owners-own-job")).to_be_visible()
     await expect(user_page.get_by_text("browser-job")).to_have_count(0)
     await expect(user_page.locator("a[href$='/admin/jobs/job/add/']")).to_have_count(0)
     await shot(user_page, "11-user-job-list")
