@@ -18,7 +18,10 @@
     var axis = function (fmt) {
       return { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, values: fmt, size: 78 };
     };
-    var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 40] }) : null;
+    function bars(s) {  // side-by-side bars when a series says which side (align -1 | 1)
+      if (!uPlot.paths || !uPlot.paths.bars) return undefined;
+      return uPlot.paths.bars({ size: [s.barAlign ? 0.4 : 0.7, 30], align: s.barAlign || 0 });
+    }
     var config = Object.assign(size(container, opts.height), {
       class: "tf-uplot",
       cursor: { drag: { x: false, y: false } },
@@ -31,7 +34,7 @@
       series: [{}].concat(opts.series.map(function (s) {
         return {
           label: s.label, stroke: s.color, width: 2, fill: s.fill || undefined,
-          paths: s.bars && bars ? bars : undefined, points: { show: s.points !== undefined ? s.points : false },
+          paths: s.bars ? bars(s) : undefined, points: { show: s.points !== undefined ? s.points : false },
           value: s.value ? function (u, v) { return v === null || v === undefined ? "—" : s.value(v); } : undefined,
           spanGaps: true,
         };

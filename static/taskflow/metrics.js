@@ -11,8 +11,8 @@
     TFCharts.chart(box("outcomes"), {
       data: [t, data.success, data.failure], yMin: 1,
       series: [
-        { label: "succeeded", color: "#27ae60", fill: "rgba(39,174,96,0.35)", bars: true, value: String },
-        { label: "failed", color: "#eb5757", fill: "rgba(235,87,87,0.45)", bars: true, value: String },
+        { label: "succeeded", color: "#27ae60", fill: "rgba(39,174,96,0.35)", bars: true, barAlign: -1, value: String },
+        { label: "failed", color: "#eb5757", fill: "rgba(235,87,87,0.45)", bars: true, barAlign: 1, value: String },
       ],
     });
     TFCharts.chart(box("rate"), {
