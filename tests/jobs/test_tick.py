@@ -227,3 +227,13 @@ def test_it_ticks_once_from_the_command_line(owner):
         call_command("tick", "--once", stdout=out)
     assert out.getvalue().strip() == "1 run(s) enqueued"
     assert len(runs_of(job)) == 1
+
+
+def test_it_records_a_slot_as_skipped_when_the_bounded_queue_is_full(owner):  # A9: queue
+    job = daily_noon(owner, overlap_policy=OverlapPolicy.QUEUE, max_queued=1)
+    RunFactory(job=job, status=RunStatus.RUNNING, trigger_type=TriggerType.MANUAL)
+    RunFactory(job=job, status=RunStatus.PENDING, trigger_type=TriggerType.MANUAL)
+    tick_run(now=NOON[0] + timedelta(seconds=1))
+    (slot_run,) = runs_of(job, scheduled_for=NOON[0])
+    assert slot_run.status == RunStatus.SKIPPED
+    assert "queue full" in slot_run.error_message
