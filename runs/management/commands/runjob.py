@@ -7,6 +7,7 @@ policy, 124 timeout, 130 cancelled. --no-wait only queues it for the cluster (ex
 
 from __future__ import annotations
 
+import signal
 import sys
 import uuid
 
@@ -71,6 +72,9 @@ class Command(BaseCommand):
 
         become_subreaper()  # escaped descendants of the job come back to us to be killed
         drain = Drain(linger=0, budget=0)
+        # Ctrl-C / SIGTERM: the run's tree is stopped and recorded as interrupted, never lost
+        signal.signal(signal.SIGINT, drain._on_sigterm)
+        signal.signal(signal.SIGTERM, drain._on_sigterm)
         drain.execute(claimed, on_block=self._print_block)
         claimed.refresh_from_db()
         sys.exit(EXIT_CODES.get(claimed.status, 1))
