@@ -71,8 +71,9 @@ def _delete_children(model, run_ids: list, pause: float) -> int:
             size = min(size * 2, MAX_ROWS_PER_DELETE)
         elif took > TARGET_DELETE_SECONDS * 2:
             size = max(size // 2, 10)
-        if pause:
-            time.sleep(pause)  # let waiting writers (API, worker) take the lock
+        # Rest at least as long as the DELETE held the write lock (a duty cycle of at most
+        # one half), so API and worker writes queued behind it get their turn.
+        time.sleep(max(pause, took))
 
 
 def retention_prune(
