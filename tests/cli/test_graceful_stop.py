@@ -1,5 +1,5 @@
-"""A6: stopping `taskflow run` while a 60 s job runs never records it as a success: it ends
-"interrupted" (a failure with the reason) and none of its processes survive."""
+"""A6: stopping `taskflow run` (SIGTERM) while a 60 s job runs never records it as a success:
+it ends "interrupted" (a failure with the reason) and no process of the tree survives."""
 
 import signal
 import sys
@@ -38,6 +38,7 @@ def test_stopping_taskflow_during_a_long_job_records_it_as_interrupted(processes
     proc.send_signal(signal.SIGTERM)
 
     assert proc.wait(30) == 0
+    assert "Stopping TaskFlow (SIGTERM)" in processes.log_text("taskflow")
     run.refresh_from_db()
     assert run.status == RunStatus.FAILURE
     assert "interrupted" in run.error_message
