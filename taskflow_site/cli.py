@@ -516,7 +516,8 @@ def cmd_stop(args, config: Config, out: Out) -> int:
     import psutil
 
     tree = process_tree(pid)
-    os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):  # it may have just exited on its own
+        os.kill(pid, signal.SIGTERM)
     out.say(f"Stopping TaskFlow (pid {pid})...")
     _, alive = psutil.wait_procs(tree[:1], timeout=STOP_TIMEOUT)
     if alive:

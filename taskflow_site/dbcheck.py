@@ -6,6 +6,10 @@ Every process (web, cluster, management commands) reports it: /health carries th
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+
 from django.db import connection
 
 MIN_BUSY_TIMEOUT_MS = 5000
@@ -32,23 +36,8 @@ def database_pragmas() -> dict:
     }
 
 
-def pragmas_summary(pragmas: dict) -> str:
-    """One human line, e.g. 'SQLite: journal_mode=wal foreign_keys=on busy_timeout=10000ms'."""
-    if pragmas.get("vendor") != "sqlite":
-        return f"database: {pragmas.get('vendor')}"
-    return (
-        f"SQLite: journal_mode={pragmas['journal_mode']} "
-        f"foreign_keys={'on' if pragmas['foreign_keys'] else 'OFF'} "
-        f"busy_timeout={pragmas['busy_timeout_ms']}ms"
-    )
-
-
 def log_database_pragmas(role: str) -> dict:
     """Log this process's database settings at start-up; a warning when they are wrong."""
-    import json
-    import logging
-    import os
-
     pragmas = database_pragmas()
     level = logging.INFO if pragmas["ok"] else logging.WARNING
     logging.getLogger("taskflow.database").log(
