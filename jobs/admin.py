@@ -313,7 +313,11 @@ class JobForm(forms.ModelForm):
                 if owner is not None and owner.pk != job.created_by_id:
                     # job_update does not take created_by (H3's EDITABLE_FIELDS); an admin's
                     # change of owner is a single-column update of its own
-                    Job.objects.filter(pk=job.pk).update(created_by=owner)
+                    from django.utils import timezone
+
+                    Job.objects.filter(pk=job.pk).update(
+                        created_by=owner, updated_at=timezone.now()
+                    )
                     job.created_by = owner
         except ValidationError as exc:
             if hasattr(exc, "error_dict"):
