@@ -74,6 +74,16 @@ def _db_time(value):
     return connection.ops.adapt_datetimefield_value(value)
 
 
+def pending_due() -> bool:
+    """Is any run due? A plain read (no write lock): idle drains ask this before claiming."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM runs_run WHERE status = 'pending' AND available_at <= %s LIMIT 1",
+            [_db_time(timezone.now())],
+        )
+        return cursor.fetchone() is not None
+
+
 class BudgetExceeded(Exception):
     """The best pending run does not fit in what is left of this delivery's time."""
 

@@ -22,7 +22,7 @@ from runs import process
 from runs.cluster import heartbeat_beat
 from runs.executor import Executor, worker_name
 from runs.models import Run, WorkerHeartbeat, WorkerRole
-from runs.queue import BudgetExceeded, run_claim, run_finish
+from runs.queue import BudgetExceeded, pending_due, run_claim, run_finish
 from runs.wake import WakeSocket
 
 logger = logging.getLogger("taskflow.worker")
@@ -107,12 +107,17 @@ class Drain:
 
     def _loop(self, wake: WakeSocket) -> None:
         idle_since = time.monotonic()
+        idle = False
         while not self.stopping:
             left = self.budget_left()
             try:
-                run = run_claim(worker=self.worker, budget_seconds=left)
+                # idle polls read first: no write lock (IMMEDIATE) unless something is due
+                run = None
+                if not idle or pending_due():
+                    run = run_claim(worker=self.worker, budget_seconds=left)
             except BudgetExceeded:
                 return  # a fresh delivery (full budget) takes it
+            idle = run is None
             if run is not None:
                 self.execute(run)
                 if self.retired:
