@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from metrics.models import MetricSample
@@ -53,20 +53,23 @@ def prunable_runs(cutoff: datetime):
     )
 
 
-def _delete_children(model, run_ids: list, pause: float) -> int:
-    """DELETE ... WHERE id IN (SELECT id ... LIMIT n) until none is left. n adapts so each
-    statement (one short write transaction) stays near TARGET_DELETE_SECONDS: a chunk may hold
-    ten lines or a megabyte."""
-    deleted = 0
+def _delete_children(model, run_ids: list, pause: float, deadline: float | None) -> tuple:
+    """DELETE ... WHERE id IN (SELECT id ... LIMIT n) until none is left or the deadline
+    passes; returns (rows, log lines, finished). n adapts so each statement (one short write
+    transaction) stays near TARGET_DELETE_SECONDS: a chunk may hold ten lines or a megabyte."""
+    rows = lines = 0
     size = ROWS_PER_DELETE
     while True:
-        batch = model.objects.filter(run_id__in=run_ids).order_by().values("id")[:size]
+        batch = model.objects.filter(run_id__in=run_ids).order_by("id").values("id")[:size]
         started = time.monotonic()
+        if model is LogChunk:
+            span = F("last_line") - F("first_line") + 1
+            lines += LogChunk.objects.filter(id__in=batch).aggregate(n=Sum(span))["n"] or 0
         count = model.objects.filter(id__in=batch).delete()[0]
         took = time.monotonic() - started
-        deleted += count
+        rows += count
         if count < size:
-            return deleted
+            return rows, lines, True
         if took < TARGET_DELETE_SECONDS / 2:
             size = min(size * 2, MAX_ROWS_PER_DELETE)
         elif took > TARGET_DELETE_SECONDS * 2:
@@ -74,6 +77,8 @@ def _delete_children(model, run_ids: list, pause: float) -> int:
         # Rest at least as long as the DELETE held the write lock (a duty cycle of at most
         # one half), so API and worker writes queued behind it get their turn.
         time.sleep(max(pause, took))
+        if deadline is not None and time.monotonic() >= deadline:
+            return rows, lines, False
 
 
 def retention_prune(
@@ -84,8 +89,8 @@ def retention_prune(
     time_budget: float | None = None,
     pause: float = 0.002,
 ) -> PruneResult:
-    """Delete what is past retention. `time_budget` (seconds) stops early between batches
-    (result.done False) so a caller like the cluster loop can interleave other work."""
+    """Delete what is past retention. `time_budget` (seconds) stops early, between two
+    DELETEs (result.done False), so a caller like the cluster loop can interleave other work."""
     now = now or timezone.now()
     cutoff = retention_cutoff(now=now, days=days)
     result = PruneResult(cutoff=cutoff, dry_run=dry_run)
@@ -101,16 +106,18 @@ def retention_prune(
         result.done = True
         return result
 
-    started = time.monotonic()
+    deadline = None if time_budget is None else time.monotonic() + time_budget
     while True:
         run_ids = list(runs.values_list("id", flat=True)[:RUNS_PER_BATCH])
         if not run_ids:
             result.done = True
             return result
-        lines = LogChunk.objects.filter(run_id__in=run_ids).values_list("first_line", "last_line")
-        result.log_lines += sum(last - first + 1 for first, last in lines)
-        result.log_chunks += _delete_children(LogChunk, run_ids, pause)
-        result.samples += _delete_children(MetricSample, run_ids, pause)
+        chunk_rows, lines, chunks_done = _delete_children(LogChunk, run_ids, pause, deadline)
+        result.log_chunks += chunk_rows
+        result.log_lines += lines
+        if not chunks_done:
+            return result  # out of time; the next pass picks these runs up again
+        result.samples += _delete_children(MetricSample, run_ids, pause, None)[0]
         # children are gone: what is left per run (notifications, empty retries) is small
         result.runs += (
             Run.objects.filter(id__in=run_ids)
@@ -119,5 +126,5 @@ def retention_prune(
             .get("runs.Run", 0)
         )
         result.batches += 1
-        if time_budget is not None and time.monotonic() - started >= time_budget:
+        if deadline is not None and time.monotonic() >= deadline:
             return result

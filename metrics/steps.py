@@ -11,7 +11,7 @@ from runs.cluster import Step
 logger = logging.getLogger("taskflow.metrics")
 
 RETENTION_AFTER_MIDNIGHT = 30  # seconds: after the midnight rollup of the previous day
-RETENTION_SLICE_SECONDS = 0.5  # work per turn, so heartbeat, reconciler and tick stay on time
+RETENTION_SLICE_SECONDS = 0.25  # work per turn, so heartbeat, reconciler and tick stay on time
 RETENTION_GAP_SECONDS = 0.25  # between turns while a large cleanup is under way
 
 

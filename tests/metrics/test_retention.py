@@ -71,11 +71,17 @@ def test_it_works_in_small_batches_and_finishes_after_an_interruption(monkeypatc
     for _ in range(5):
         aged_run(job, RunStatus.SUCCESS, 40, lines=5)
 
-    first = retention_prune(days=30, time_budget=0)  # stops after one batch: like a kill
-    assert (first.runs, first.done, Run.objects.count()) == (2, False, 3)
+    first = retention_prune(days=30, time_budget=0)  # stops after one DELETE: like a kill
+    assert (first.done, first.log_chunks, first.log_lines, first.runs) == (False, 2, 2, 0)
+    assert LogChunk.objects.count() == 23
 
     rest = retention_prune(days=30)
-    assert (rest.runs, rest.done, Run.objects.count(), LogChunk.objects.count()) == (3, True, 0, 0)
+    assert (rest.runs, rest.done, rest.log_lines) == (5, True, 23)
+    assert (Run.objects.count(), LogChunk.objects.count(), MetricSample.objects.count()) == (
+        0,
+        0,
+        0,
+    )
 
 
 def test_it_counts_without_deleting_on_a_dry_run(capsys):
