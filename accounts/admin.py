@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from django.core.exceptions import ValidationError
 
+from accounts import services
 from accounts.models import Role, Setting, User
 from taskflow_site.admin_site import RoleScopedAdmin, time_tag
 
@@ -19,11 +21,37 @@ class UserAddForm(UserCreationForm):
         fields = ("username", "email")
 
 
+class UserEditForm(UserChangeForm):
+    """Refuses to demote or deactivate the last active admin (accounts.services rule)."""
+
+    def clean(self):
+        data = super().clean()
+        user = self.instance
+        stays_admin = data.get("role", user.role) == Role.ADMIN and data.get(
+            "is_active", user.is_active
+        )
+        if user.is_admin and not stays_admin and services.user_is_last_active_admin(user=user):
+            raise ValidationError("This is the last active admin; promote another user first.")
+        return data
+
+
+class PasswordSetForm(AdminPasswordChangeForm):
+    """An admin-set password revokes every token of that user, as in the API."""
+
+    def save(self, commit=True):
+        user = super().save(commit=commit)
+        services.user_revoke_tokens(user=user)
+        return user
+
+
 @admin.register(User)
 class UserAdmin(RoleScopedAdmin, BaseUserAdmin):
     admin_only = True
     user_can_change = False
     add_form = UserAddForm
+    form = UserEditForm
+    change_password_form = PasswordSetForm
+    actions = None  # bulk delete would bypass the last-admin rule
     list_display = ["username", "email", "role", "is_active", "last_seen"]
     list_filter = ["role", "is_active"]
     search_fields = ["username", "email"]
@@ -48,11 +76,14 @@ class UserAdmin(RoleScopedAdmin, BaseUserAdmin):
     def last_seen(self, user):
         return time_tag(user.last_login)
 
-    def save_model(self, request, obj, form, change):
-        from accounts.services import user_create, user_revoke_tokens
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_admin and services.user_is_last_active_admin(user=obj):
+            return False
+        return super().has_delete_permission(request, obj)
 
+    def save_model(self, request, obj, form, change):
         if not change:
-            created = user_create(
+            created = services.user_create(
                 username=form.cleaned_data["username"],
                 password=form.cleaned_data["password1"],
                 email=form.cleaned_data.get("email") or "",
@@ -61,19 +92,37 @@ class UserAdmin(RoleScopedAdmin, BaseUserAdmin):
             obj.pk = created.pk
             obj._state.adding = False
             return
-        # the role is the source of truth; keep Django's flags in step (accounts.models.User)
-        obj.is_staff = obj.is_active
-        obj.is_superuser = obj.role == Role.ADMIN
-        obj.save()
-        if "is_active" in form.changed_data and not obj.is_active:
-            user_revoke_tokens(user=obj)
+        changed = set(form.changed_data)
+        try:
+            services.user_update(
+                user=obj,
+                username=obj.username if "username" in changed else None,
+                email=obj.email if "email" in changed else None,
+                role=obj.role if "role" in changed else None,
+                is_active=obj.is_active if "is_active" in changed else None,
+            )
+        except services.LastAdmin:  # lost a race with another admin's edit
+            messages.error(request, "Not saved: this is the last active admin.")
+            return
+        User.objects.filter(pk=obj.pk).update(first_name=obj.first_name, last_name=obj.last_name)
 
 
 @admin.register(Setting)
 class SettingAdmin(RoleScopedAdmin):
+    """Read-only: SMTP and the HTTP allowlist are edited on their validated pages."""
+
     admin_only = True
     list_display = ["key", "updated"]
     search_fields = ["key"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     @admin.display(description="Updated", ordering="updated_at")
     def updated(self, setting):

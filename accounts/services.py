@@ -191,6 +191,10 @@ def user_change_password(*, user: User, current_password: str, new_password: str
     user_revoke_tokens(user=user)
 
 
+def user_is_last_active_admin(*, user: User) -> bool:
+    return user.is_admin and not _other_active_admin_exists(user=user)
+
+
 def _other_active_admin_exists(*, user: User) -> bool:
     # select_for_update serialises concurrent demotions on PostgreSQL; SQLite's IMMEDIATE
     # transactions serialise every writer anyway.
@@ -229,7 +233,8 @@ def user_update(
             fields += ["role", "is_superuser"]
         if is_active is not None:
             user.is_active = is_active
-            fields.append("is_active")
+            user.is_staff = is_active  # every active user may use the (scoped) admin
+            fields += ["is_active", "is_staff"]
         if password is not None:
             try:
                 validate_password(password, user)
