@@ -560,5 +560,10 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+def executor_lock(run_id) -> process.ExecutorLock:
+    """The lock a local executor holds while a run is its own (see process.ExecutorLock)."""
+    return process.ExecutorLock(os.path.join(settings.DATA_DIR, "running"), str(run_id))
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"

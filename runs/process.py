@@ -217,3 +217,49 @@ class TreeSampler:
         if not seen:
             return None
         return cpu, rss, rss * 100.0 / self.total_memory
+
+
+class ExecutorLock:
+    """An flock held by the process executing a run, from the claim to the final commit.
+
+    The reconciler on the same host asks `held()` before declaring a run lost: a stale
+    heartbeat only means the executor could not write (a busy machine, a long SQLite write
+    lock), not that it is gone. The kernel drops the lock when the process dies."""
+
+    def __init__(self, directory: str | os.PathLike, run_id: str):
+        self.path = os.path.join(directory, f"run-{run_id}.lock")
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        with contextlib.suppress(OSError):
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)  # a reconciler's probe holds it for microseconds
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)  # before closing: a waiter never sees a stale held file
+        os.close(self.fd)
+        self.fd = None
+
+    def held(self) -> bool:
+        """Does a live process hold this run's lock right now?"""
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        return False

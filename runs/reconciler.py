@@ -43,6 +43,22 @@ def _process_gone(pid: int) -> bool:
         return False
 
 
+def _executor_alive(run: Run, beat, now) -> bool:
+    """Does the local executor still hold the run (its lock, see process.ExecutorLock)?
+    Past the run's own timeout + grace + staleness it counts as hung and is not trusted."""
+    from runs.executor import executor_lock
+
+    conf = settings.TASKFLOW
+    limit = (
+        int((run.spec or {}).get("timeout_seconds") or 3600)
+        + conf["KILL_GRACE_SECONDS"]
+        + conf["STALE_AFTER_SECONDS"]
+    )
+    if beat is not None and beat < now - timedelta(seconds=limit):
+        return False
+    return executor_lock(run.pk).held()
+
+
 def reconcile_step(now_ts: float | None = None) -> bool:
     """Running runs whose executor is gone -> failure "worker lost" (+ retry by policy) and
     their leftover processes killed; dead/stale drain heartbeats deleted."""
@@ -72,6 +88,8 @@ def reconcile_step(now_ts: float | None = None) -> bool:
         dead = worker_pid is not None and _process_gone(worker_pid)
         if not dead and beat is not None and beat >= stale_before:
             continue
+        if not dead and worker_pid is not None and _executor_alive(run, beat, now):
+            continue  # alive but not writing (busy machine, long write lock): not lost
         if worker_pid is not None or not run.worker:
             # first the leftovers, then the status: a retry must never overlap them
             killed = process.kill_run_processes(str(run.pk), run.pid, grace=1.0)

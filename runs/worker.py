@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from runs import process
 from runs.cluster import heartbeat_beat
-from runs.executor import Executor, worker_name
+from runs.executor import Executor, executor_lock, worker_name
 from runs.models import Run, WorkerHeartbeat, WorkerRole
 from runs.queue import BudgetExceeded, pending_due, run_claim, run_finish
 from runs.wake import WakeSocket
@@ -31,6 +31,7 @@ POLL_SECONDS = 1.0  # database poll while lingering (other hosts, lost datagrams
 HANDOFF_SECONDS = 3.0  # enqueue the successor this long before returning
 BUDGET_MARGIN_SECONDS = 15.0
 JOB_CACHE_SECONDS = 2.0
+FINISH_RETRY_SECONDS = 120.0
 
 
 class Drain:
@@ -151,20 +152,43 @@ class Drain:
         )
         self.current_run_id = run.pk
         self._attach_job(run)
+        # held until the final commit: the local reconciler never calls this run lost while
+        # we are alive, however stale the heartbeat gets (busy machine, long write lock)
+        lock = executor_lock(run.pk)
+        lock.acquire()
         try:
-            outcome = executor.execute()
-        except Exception:
-            logger.exception("executor failed on run %s", run.pk)
-            from runs.queue import run_mark_lost
+            try:
+                outcome = executor.execute()
+            except Exception:
+                logger.exception("executor failed on run %s", run.pk)
+                from runs.queue import run_mark_lost
 
-            run_mark_lost(run=run, reason="executor error (see the worker log)")
-            return
+                run_mark_lost(run=run, reason="executor error (see the worker log)")
+                return
+            finally:
+                self.current_run_id = None
+                if self.registered:  # a drain worker's children are all runs': no zombie stays
+                    process.reap_zombies()
+            self._finish(run, outcome)
+            self.executed += 1
         finally:
-            self.current_run_id = None
-            if self.registered:  # a drain worker's children are all runs': no zombie stays
-                process.reap_zombies()
-        run_finish(run=run, outcome=outcome, worker=self.worker)
-        self.executed += 1
+            lock.release()
+
+    def _finish(self, run: Run, outcome) -> None:
+        """run_finish, retried while SQLite stays locked past its busy timeout (a run that
+        ended is never left "running" because another process held the write lock)."""
+        from django.db import OperationalError
+
+        started = time.monotonic()
+        while True:
+            try:
+                run_finish(run=run, outcome=outcome, worker=self.worker)
+                return
+            except OperationalError:
+                if time.monotonic() - started > FINISH_RETRY_SECONDS:
+                    raise
+                logger.warning("run %s: database busy while finishing; retrying", run.pk)
+                time.sleep(0.2)
 
     def _attach_job(self, run: Run) -> None:
         """Runs of one job in a row share its row for a second or two (notifications read it
