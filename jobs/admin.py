@@ -11,7 +11,7 @@ import re
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -286,7 +286,7 @@ class JobForm(forms.ModelForm):
             return
         # The admin wraps the whole POST in one transaction; calling the service here (not in
         # save_model) lets its ValidationError land beside the fields instead of a 500.
-        from jobs.services import job_create, job_update
+        from jobs.services import job_create, job_set_owner, job_update
 
         data = self.cleaned_data
         fields = {name: data[name] for name in SERVICE_FIELDS if name in data}
@@ -309,16 +309,10 @@ class JobForm(forms.ModelForm):
             if self.instance._state.adding:
                 job = job_create(created_by=owner or user, schedule=schedule, **fields)
             else:
-                job = job_update(job=self.instance, schedule=schedule, **fields)
-                if owner is not None and owner.pk != job.created_by_id:
-                    # job_update does not take created_by (H3's EDITABLE_FIELDS); an admin's
-                    # change of owner is a single-column update of its own
-                    from django.utils import timezone
-
-                    Job.objects.filter(pk=job.pk).update(
-                        created_by=owner, updated_at=timezone.now()
-                    )
-                    job.created_by = owner
+                with transaction.atomic():
+                    job = job_update(job=self.instance, schedule=schedule, **fields)
+                    if owner is not None:
+                        job = job_set_owner(job=job, owner=owner)
         except ValidationError as exc:
             if hasattr(exc, "error_dict"):
                 self._add_service_errors(dict(exc.message_dict))

@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
@@ -171,11 +170,8 @@ class JobDetailApi(APIView):
         new_owner = fields.pop("created_by", None)
         with transaction.atomic():
             job = _save(job_services.job_update, job=job, **fields)
-            if new_owner is not None and new_owner.pk != job.created_by_id:
-                # job_update edits what a job does; the owner is an admin-only assignment
-                Job.objects.filter(pk=job.pk).update(
-                    created_by=new_owner, updated_at=timezone.now()
-                )
+            if new_owner is not None:
+                job = _save(job_services.job_set_owner, job=job, owner=new_owner)
         return envelope(_job_data(job))
 
     @extend_schema(request=JobInput, responses=JobOutput, tags=["jobs"])

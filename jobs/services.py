@@ -322,6 +322,18 @@ def job_update(*, job: Job, schedule=_UNCHANGED, **fields) -> Job:
     return locked
 
 
+def job_set_owner(*, job: Job, owner) -> Job:
+    """Give a job to another user (an admin-only assignment; callers check the role).
+
+    Kept apart from job_update, which edits what a job does: ownership decides who sees it."""
+    if owner is None or not owner.is_active:
+        raise ValidationError({"created_by": ["The owner must be an active user."]})
+    if owner.pk != job.created_by_id:
+        Job.objects.filter(pk=job.pk).update(created_by=owner, updated_at=timezone.now())
+        job.created_by = owner
+    return job
+
+
 def job_set_enabled(*, job: Job, enabled: bool) -> Job:
     """Disable (never fires, next_run_at cleared) or enable (fresh start from now)."""
     return job_update(job=job, enabled=bool(enabled))
