@@ -29,7 +29,12 @@ from runs.models import LogChunk, Run, RunStatus
 logger = logging.getLogger("taskflow.executor")
 
 READ_SIZE = 64 * 1024
-FLUSH_SECONDS = 0.15  # live viewers see lines within this (plus their own poll)
+# Adaptive flush: output after a quiet spell is written IDLE_FLUSH_SECONDS after the previous
+# flush at the latest (a single print reaches viewers in milliseconds); sustained output is
+# batched for up to FLUSH_SECONDS or FLUSH_BYTES (a few large transactions, not many small).
+FLUSH_SECONDS = 0.15
+IDLE_FLUSH_SECONDS = 0.015
+IDLE_FLUSH_BYTES = 64 * 1024
 FLUSH_BYTES = 1024 * 1024
 CHECK_SECONDS = 0.4  # cancel requested? still ours?
 QUIET_SECONDS = 0.3  # after the script exited, stop reading once its pipes are this quiet
@@ -127,6 +132,7 @@ class Executor:
         self.reason: str | None = None  # timeout | cancel | shutdown | lost
         self.pid_saved = False
         now = time.monotonic()
+        self.last_flush = now  # the "started" line rides with the first real flush
         self.next_beat = now + self.heartbeat_every
         self.next_check = now + CHECK_SECONDS
 
@@ -165,7 +171,8 @@ class Executor:
             self.reason = self.reason or "lost"
             return
         self.pid_saved = self.pid_saved or "pid" in fields
-        self.next_beat = time.monotonic() + self.heartbeat_every
+        self.last_flush = time.monotonic()
+        self.next_beat = self.last_flush + self.heartbeat_every
         for block in blocks:
             self.on_block(block)
         if rows:
@@ -220,12 +227,20 @@ class Executor:
                 self.reason = "shutdown"
             elif now >= self.next_check:
                 self.reason = self.check()
-        due_flush = self.log.pending and (
-            time.time() - (self.log.first_pending_at or 0) >= FLUSH_SECONDS
-            or self.log.pending_bytes >= FLUSH_BYTES
-        )
-        if due_flush or now >= self.next_beat or len(self.samples) >= 10:
+        if self.flush_in(now) <= 0 or now >= self.next_beat or len(self.samples) >= 10:
             self.flush()
+
+    def flush_in(self, now: float) -> float:
+        """Seconds until the pending lines are due (inf when nothing is pending)."""
+        log = self.log
+        if not log.pending:
+            return float("inf")
+        if log.pending_bytes >= FLUSH_BYTES:
+            return 0.0
+        batched = FLUSH_SECONDS - (time.time() - (log.first_pending_at or 0))
+        if log.pending_bytes < IDLE_FLUSH_BYTES:  # idle stream: a few lines, write them soon
+            return min(batched, self.last_flush + IDLE_FLUSH_SECONDS - now)
+        return batched
 
     def _execute_http(self) -> int | None:
         from runs.httpjob import http_run
@@ -340,8 +355,7 @@ class Executor:
                     self.sample(sampler)
                     next_sample = now + self.sample_every
                 wait = min(next_sample, self.next_check, self.next_beat) - now
-                if self.log.pending:
-                    wait = min(wait, FLUSH_SECONDS)
+                wait = min(wait, self.flush_in(now))
                 if self.reason is None:
                     wait = min(wait, deadline - now)
                 if term_at is not None and not killed:
