@@ -60,7 +60,7 @@ class TaskflowCollector:
 
     def collect(self):
         now = timezone.now()
-        by_status = dict(Run.objects.order_by().values_list("status").annotate(count=Count("id")))
+        by_status = dict(Run.objects.order_by().values_list("status").annotate(count=Count("*")))
         runs = GaugeMetricFamily(
             "taskflow_runs",
             "Runs in the database by status (retained history; drops when retention deletes)",
@@ -134,14 +134,16 @@ class TaskflowCollector:
 
     def _durations(self) -> HistogramMetricFamily:
         """Cumulative buckets over the retained finished runs (retention looks like a reset)."""
+        # counting duration_ms (never null here) rather than id keeps the scan inside
+        # run_finished_cover_idx (status, duration_ms): no lookup of a million table rows
         aggregates = {
-            f"le_{index}": Count("id", filter=Q(duration_ms__lte=bound * 1000))
+            f"le_{index}": Count("duration_ms", filter=Q(duration_ms__lte=bound * 1000))
             for index, bound in enumerate(DURATION_BUCKETS)
         }
         row = (
             Run.objects.filter(status__in=RunStatus.finished(), duration_ms__isnull=False)
             .order_by()
-            .aggregate(total=Count("id"), sum_ms=Sum("duration_ms"), **aggregates)
+            .aggregate(total=Count("duration_ms"), sum_ms=Sum("duration_ms"), **aggregates)
         )
         buckets = [
             (str(float(bound)), row[f"le_{index}"]) for index, bound in enumerate(DURATION_BUCKETS)

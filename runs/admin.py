@@ -8,15 +8,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.paginator import Paginator
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from jobs.models import Job
 from runs.models import Run, RunStatus, WorkerHeartbeat
+from runs.recent import newest_page
 from taskflow_site.admin_site import (
     RoleScopedAdmin,
     bytes_text,
@@ -40,6 +43,16 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return self.object_list.order_by()[: self.CAP].count()
+
+    def page(self, number):
+        """Newest-first pages come through runs.recent.newest_page (no sort of every run)."""
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        order = self.object_list.query.order_by or Run._meta.ordering
+        if not order or order[0] != "-created_at":
+            return super().page(number)
+        rows = newest_page(self.object_list, offset=bottom, limit=self.per_page)
+        return self._get_page(rows, number, self)
 
 
 class FailedRecentlyFilter(admin.SimpleListFilter):
@@ -161,6 +174,16 @@ class RunAdmin(RoleScopedAdmin):
         return False  # runs come from run_enqueue (actions, the API, the tick)
 
     # ---- columns ----
+
+    def action_checkbox(self, run):
+        # Django renders this through the form widget templates: ~1 ms a row, the largest
+        # cost of a 50-row page. Same markup, formatted directly.
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            run.pk,
+            format_html(_("Select this object for an action - {}"), str(run)),
+        )
 
     @admin.display(description="Run")
     def short_id(self, run):

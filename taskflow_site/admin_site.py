@@ -187,6 +187,7 @@ def dashboard_payload(request) -> dict:
     from jobs.models import Job
     from metrics.services import dashboard_stats
     from runs.models import Run
+    from runs.recent import newest_page
 
     user = request.user
     recent = (
@@ -204,8 +205,9 @@ def dashboard_payload(request) -> dict:
             "job__id",
             "job__name",
         )
-        .order_by("-created_at")[:12]
+        .order_by("-created_at")
     )
+    recent = newest_page(recent, offset=0, limit=12)  # a user's runs: no sort of all of them
     upcoming = (
         Job.objects.visible_to(user)
         .filter(enabled=True, next_run_at__isnull=False)
