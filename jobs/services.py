@@ -16,6 +16,7 @@ now: no past slot ever fires because of it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections import deque
@@ -403,28 +404,39 @@ def _due_slots(
     return list(kept), total, schedule_next(schedule, job.timezone, now)
 
 
-def _job_fire(job: Job, now: datetime) -> int:
-    """Enqueue the due slots of one job per its catch-up policy; advance next_run_at."""
-    from runs.models import TriggerType
-    from runs.services import run_enqueue
+@dataclasses.dataclass
+class _Firing:
+    """What the tick does for one due job: skipped slots, runs to enqueue, the advance."""
 
+    job: Job
+    # reason -> slots; (slot, trigger_type) to enqueue
+    skipped: dict[str, list[datetime]] = dataclasses.field(default_factory=dict)
+    fire: list[tuple[datetime, str]] = dataclasses.field(default_factory=list)
+    upcoming: datetime | None = None
+    schedule_gone: bool = False
+
+
+def _job_plan(job: Job, now: datetime) -> _Firing:
+    """The due slots of one job per its catch-up policy (no writes)."""
+    from runs.models import TriggerType
+
+    plan = _Firing(job)
     schedule = _job_schedule(job)
     if schedule is None:
-        Job.objects.filter(pk=job.pk, next_run_at=job.next_run_at).update(next_run_at=None)
-        return 0
-    slots, total, upcoming = _due_slots(job, schedule, now)
+        plan.schedule_gone = True
+        return plan
+    slots, total, plan.upcoming = _due_slots(job, schedule, now)
     on_time = slots[-1] if now - slots[-1] <= timedelta(seconds=MISSED_AFTER_SECONDS) else None
     missed = slots[:-1] if on_time else slots
     unlisted = total - len(slots)
 
-    fire: list[tuple[datetime, str]] = []  # (slot, trigger_type)
     skipped: list[tuple[datetime, str]] = []
     policy = job.catchup_policy
     if policy == CatchupPolicy.RUN_ALL:
         window = timedelta(seconds=job.catchup_window_seconds)
         for slot in missed:
             if now - slot <= window:
-                fire.append((slot, TriggerType.CATCHUP))
+                plan.fire.append((slot, TriggerType.CATCHUP))
             else:
                 skipped.append((slot, "missed: older than the catch-up window"))
     elif policy == CatchupPolicy.RUN_ONCE and missed:
@@ -434,33 +446,80 @@ def _job_fire(job: Job, now: datetime) -> int:
         else:
             reason = f"missed: one catch-up run was started for {_fmt(missed[-1])}"
             skipped.extend((slot, reason) for slot in missed[:-1])
-            fire.append((missed[-1], TriggerType.CATCHUP))
+            plan.fire.append((missed[-1], TriggerType.CATCHUP))
     else:
         reason = "missed: the scheduler was not running (catch-up policy: skip)"
         skipped.extend((slot, reason) for slot in missed)
     if on_time:
-        fire.append((on_time, TriggerType.SCHEDULED))
+        plan.fire.append((on_time, TriggerType.SCHEDULED))
 
-    created = 0
+    for slot, reason in skipped:
+        plan.skipped.setdefault(reason, []).append(slot)
+    if unlisted and skipped:
+        oldest = skipped[0][0]
+        extra = f" ({unlisted} earlier missed slots not listed)"
+        plan.skipped[skipped[0][1]].remove(oldest)
+        plan.skipped.setdefault(skipped[0][1] + extra, []).append(oldest)
+    return plan
+
+
+def _plans_apply(plans: list[_Firing], now: datetime) -> int:
+    """Write the plans of several jobs in one transaction: skipped slots, every run through one
+    runs.services.run_enqueue_many (the same policy code as run_enqueue), the advances."""
+    from runs.services import run_enqueue_many
+
     with transaction.atomic():
-        by_reason: dict[str, list[datetime]] = {}
-        for slot, reason in skipped:
-            by_reason.setdefault(reason, []).append(slot)
-        if unlisted and skipped:
-            oldest = skipped[0][0]
-            extra = f" ({unlisted} earlier missed slots not listed)"
-            by_reason[skipped[0][1]].remove(oldest)
-            by_reason.setdefault(skipped[0][1] + extra, []).append(oldest)
-        for reason, reason_slots in by_reason.items():
-            _record_skipped(job, reason_slots, reason, now)
-        for slot, trigger in fire:
-            _, was_created = run_enqueue(job=job, trigger_type=trigger, scheduled_for=slot)
-            created += int(was_created)
-        # Conditional on the old value: a second scheduler, or an edit meanwhile, wins.
-        changes = {"next_run_at": upcoming}
-        if created:
-            changes["last_run_at"] = now
-        Job.objects.filter(pk=job.pk, next_run_at=job.next_run_at).update(**changes)
+        for plan in plans:
+            for reason, reason_slots in plan.skipped.items():
+                _record_skipped(plan.job, reason_slots, reason, now)
+        items = [
+            {"job": plan.job, "trigger_type": trigger, "scheduled_for": slot}
+            for plan in plans
+            for slot, trigger in plan.fire
+        ]
+        created_by_job: dict = {}
+        for (_, was_created), item in zip(run_enqueue_many(items=items), items, strict=True):
+            if was_created:
+                created_by_job[item["job"].pk] = created_by_job.get(item["job"].pk, 0) + 1
+        for plan in plans:
+            job = plan.job
+            # Conditional on the old value: a second scheduler, or an edit meanwhile, wins.
+            if plan.schedule_gone:
+                changes = {"next_run_at": None}
+            else:
+                changes = {"next_run_at": plan.upcoming}
+                if created_by_job.get(job.pk):
+                    changes["last_run_at"] = now
+            Job.objects.filter(pk=job.pk, next_run_at=job.next_run_at).update(**changes)
+    return sum(created_by_job.values())
+
+
+def _job_fire(job: Job, now: datetime) -> int:
+    """Enqueue the due slots of one job per its catch-up policy; advance next_run_at."""
+    return _plans_apply([_job_plan(job, now)], now)
+
+
+def _jobs_fire(jobs: list[Job], now: datetime, failed: set) -> int:
+    """One transaction for the group; if it fails, job by job so one broken job (added to
+    `failed`) cannot starve the others."""
+    plans = []
+    for job in jobs:
+        try:
+            plans.append(_job_plan(job, now))
+        except Exception:
+            failed.add(job.pk)
+            logger.exception("tick: job %s failed to fire", job.pk)
+    try:
+        return _plans_apply(plans, now)
+    except Exception:
+        logger.warning("tick: a group failed; firing its jobs one by one", exc_info=True)
+    created = 0
+    for plan in plans:
+        try:
+            created += _plans_apply([plan], now)
+        except Exception:  # one broken job must not starve the others
+            failed.add(plan.job.pk)
+            logger.exception("tick: job %s failed to fire", plan.job.pk)
     return created
 
 
@@ -468,8 +527,9 @@ def tick_run(*, now: datetime) -> int:
     """Fire every enabled job whose next_run_at <= now; returns the runs created.
 
     Reads only due jobs through the (enabled, next_run_at) index, so the cost follows the
-    jobs that are due. Idempotent: (job, scheduled_for) is unique and next_run_at advances
-    conditionally, so a second tick or a second scheduler process creates nothing."""
+    jobs that are due; each group of TICK_COMMIT_EVERY jobs is written in one transaction with
+    a fixed number of queries. Idempotent: (job, scheduled_for) is unique and next_run_at
+    advances conditionally, so a second tick or a second scheduler process creates nothing."""
     created = 0
     failed: set = set()
     while True:
@@ -480,14 +540,7 @@ def tick_run(*, now: datetime) -> int:
             .order_by("next_run_at")[:TICK_BATCH]
         )
         for start in range(0, len(due), TICK_COMMIT_EVERY):
-            # one commit per group (each job in its own savepoint): commits dominate the cost
-            with transaction.atomic():
-                for job in due[start : start + TICK_COMMIT_EVERY]:
-                    try:
-                        created += _job_fire(job, now)
-                    except Exception:  # one broken job must not starve the others
-                        failed.add(job.pk)
-                        logger.exception("tick: job %s failed to fire", job.pk)
+            created += _jobs_fire(due[start : start + TICK_COMMIT_EVERY], now, failed)
         if len(due) < TICK_BATCH:
             return created
 

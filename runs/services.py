@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from runs.logformat import LogLine, decode_chunk, encode_lines
@@ -136,21 +137,76 @@ def _queue_bound(job) -> int:
     return job.max_queued or settings.TASKFLOW["MAX_QUEUED_PER_JOB"]
 
 
-def _skip_reason(job) -> str | None:
-    """Why a new run of `job` must be skipped right now (overlap / queue policy), or None."""
-    runs = Run.objects.filter(job=job).order_by()
-    if job.overlap_policy == "skip":
-        # two queries, each served by a small partial index (pending / running runs per job)
-        if runs.filter(status=RunStatus.RUNNING).exists() or (
-            runs.filter(status=RunStatus.PENDING).exists()
-        ):
-            return "skipped: the previous run of this job is still pending or running"
+class _Admission:
+    """The overlap/queue policy for new runs of some jobs: one query per policy kind for all
+    of them, then counted in memory as runs are admitted in order (a batch holding two slots
+    of one job decides the second as if the first were already queued)."""
+
+    def __init__(self, jobs):
+        by_id = {job.pk: job for job in jobs}
+        skip_ids = [pk for pk, job in by_id.items() if job.overlap_policy == "skip"]
+        queue_ids = [pk for pk, job in by_id.items() if job.overlap_policy != "skip"]
+        runs = Run.objects.order_by()
+        self.busy: set = set()
+        if skip_ids:
+            # served by the small partial indexes (pending / running runs per job)
+            self.busy = set(
+                runs.filter(job_id__in=skip_ids, status__in=[RunStatus.PENDING, RunStatus.RUNNING])
+                .values_list("job_id", flat=True)
+                .distinct()
+            )
+        self.pending: dict = {}
+        if queue_ids:
+            self.pending = dict(
+                runs.filter(job_id__in=queue_ids, status=RunStatus.PENDING)
+                .values_list("job_id")
+                .annotate(count=Count("id"))
+            )
+
+    def reason(self, job) -> str | None:
+        """Why a new run of `job` must be skipped right now, or None."""
+        if job.overlap_policy == "skip":
+            if job.pk in self.busy:
+                return "skipped: the previous run of this job is still pending or running"
+            return None
+        bound = _queue_bound(job)
+        if self.pending.get(job.pk, 0) >= bound:
+            return f"skipped: queue full ({bound} runs of this job already pending)"
         return None
-    bound = _queue_bound(job)
-    # is there a bound-th pending run? (reads at most `bound` index entries, never a COUNT)
-    if runs.filter(status=RunStatus.PENDING)[bound - 1 : bound].exists():
-        return f"skipped: queue full ({bound} runs of this job already pending)"
-    return None
+
+    def admit(self, job) -> None:
+        self.busy.add(job.pk)
+        self.pending[job.pk] = self.pending.get(job.pk, 0) + 1
+
+
+def _new_run(
+    *, job, admission: _Admission, spec: dict, now, **fields
+) -> tuple[Run, LogChunk | None]:
+    """An unsaved Run of `job` decided by the policy; a skipped one comes with its system line."""
+    reason = admission.reason(job)
+    if reason is None:
+        admission.admit(job)
+    run = Run(
+        job=job,
+        status=RunStatus.SKIPPED if reason else RunStatus.PENDING,
+        spec=spec,
+        priority=job.priority,
+        error_message=reason or "",
+        finished_at=now if reason else None,
+        log_lines=1 if reason else 0,
+        log_bytes=len(reason) if reason else 0,
+        **fields,
+    )
+    if reason is None:
+        return run, None
+    line = LogChunk(
+        run=run,
+        first_line=1,
+        last_line=1,
+        created_at=now,
+        data=encode_lines([("system", 0, reason)]),
+    )
+    return run, line
 
 
 def _existing(*, idempotency_key, job=None, scheduled_for=None) -> Run | None:
@@ -161,6 +217,16 @@ def _existing(*, idempotency_key, job=None, scheduled_for=None) -> Run | None:
     if job is not None and scheduled_for is not None:
         return Run.objects.filter(job=job, scheduled_for=scheduled_for).first()
     return None
+
+
+def _after_enqueue(runs: list[Run]) -> None:
+    """On commit: one wake-up if anything is pending, one status notice per new run."""
+    from runs.live import notify_run_changed
+
+    if any(run.status == RunStatus.PENDING for run in runs):
+        _wake_on_commit()
+    ids = [run.pk for run in runs]
+    transaction.on_commit(lambda: [notify_run_changed(pk, kind="status") for pk in ids])
 
 
 def run_enqueue(
@@ -181,25 +247,21 @@ def run_enqueue(
     now = timezone.now()
     try:
         with transaction.atomic():
-            reason = _skip_reason(job)
-            run = Run.objects.create(
+            run, line = _new_run(
                 job=job,
-                status=RunStatus.SKIPPED if reason else RunStatus.PENDING,
+                admission=_Admission([job]),
+                spec=job_spec(job),
+                now=now,
                 trigger_type=trigger_type,
                 triggered_by=triggered_by,
-                spec=job_spec(job),
-                priority=job.priority,
                 scheduled_for=scheduled_for,
                 available_at=available_at or now,
                 idempotency_key=idempotency_key or None,
-                error_message=reason or "",
-                finished_at=now if reason else None,
             )
-            if reason:
-                _system_line(run, reason, now=now)
-            else:
-                _wake_on_commit()
-            _notify_status_on_commit(run.id)
+            run.save(force_insert=True)
+            if line is not None:
+                line.save(force_insert=True)
+            _after_enqueue([run])
     except IntegrityError:
         # lost a race with another enqueue of the same key/slot: theirs is the run
         existing = _existing(idempotency_key=idempotency_key, job=job, scheduled_for=scheduled_for)
@@ -207,6 +269,61 @@ def run_enqueue(
             raise
         return existing, False
     return run, True
+
+
+def run_enqueue_many(*, items: list[dict]) -> list[tuple[Run, bool]]:
+    """run_enqueue for many runs at once (the tick): each item holds run_enqueue's keyword
+    arguments (job, trigger_type, scheduled_for, triggered_by, available_at). Same results and
+    semantics, item by item in order, at a fixed number of queries: existing slots in one
+    query, the policy in one or two, the rows in one bulk insert, one wake-up."""
+    items = list(items)
+    if not items:
+        return []
+    now = timezone.now()
+    slots = [(item["job"].pk, item["scheduled_for"]) for item in items if item.get("scheduled_for")]
+    taken: dict = {}
+    if slots:
+        found = Run.objects.filter(
+            job_id__in={pk for pk, _ in slots}, scheduled_for__in={slot for _, slot in slots}
+        )
+        taken = {(run.job_id, run.scheduled_for): run for run in found}
+    try:
+        with transaction.atomic():
+            admission = _Admission([item["job"] for item in items])
+            specs: dict = {}
+            results, runs, lines = [], [], []
+            for item in items:
+                job, slot = item["job"], item.get("scheduled_for")
+                existing = taken.get((job.pk, slot)) if slot else None
+                if existing is not None:
+                    results.append((existing, False))
+                    continue
+                if job.pk not in specs:
+                    specs[job.pk] = job_spec(job)
+                run, line = _new_run(
+                    job=job,
+                    admission=admission,
+                    spec=specs[job.pk],
+                    now=now,
+                    trigger_type=item["trigger_type"],
+                    triggered_by=item.get("triggered_by"),
+                    scheduled_for=slot,
+                    available_at=item.get("available_at") or now,
+                )
+                if slot:
+                    taken[(job.pk, slot)] = run
+                results.append((run, True))
+                runs.append(run)
+                if line is not None:
+                    lines.append(line)
+            Run.objects.bulk_create(runs)
+            LogChunk.objects.bulk_create(lines)
+            if runs:
+                _after_enqueue(runs)
+    except IntegrityError:
+        # a concurrent scheduler took a slot meanwhile: item by item, each settles its race
+        return [run_enqueue(**item) for item in items]
+    return results
 
 
 def run_enqueue_task(
