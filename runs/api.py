@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsAdmin
 from accounts.throttles import RunThrottle, UserThrottle
 from jobs.api import IDEMPOTENCY_HEADER
-from jobs.models import JobKind
+from jobs.models import Job, JobKind
 from jobs.serializers import task_job_fields, task_payload
 from runs import services as run_services
 from runs.models import Run
@@ -47,7 +47,13 @@ class RunListApi(APIView):
     @extend_schema(parameters=[RunListQuery], responses=RunListOutput, tags=["runs"])
     def get(self, request):
         query = parse_query(RunListQuery, request)
-        runs = Run.objects.visible_to(request.user)
+        if request.user.is_admin:
+            runs = Run.objects.all()
+        else:
+            # = visible_to(user), written as `job_id IN (the user's jobs)` rather than a join
+            # so SQLite can use (job, status, created_at) for status filters and the count
+            # instead of reading every run of a status in the table
+            runs = Run.objects.filter(job__in=Job.objects.visible_to(request.user).values("id"))
         if query.get("job"):
             runs = runs.filter(job_id=query["job"])
         if query.get("status"):

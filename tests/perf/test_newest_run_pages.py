@@ -78,3 +78,31 @@ def test_the_window_bound_lets_sqlite_read_a_users_runs_by_job_and_time(owner, o
     plan = query[:20].explain()
     # the created_at bound is an index range per job, not a read of every run of the job
     assert "run_job_time_idx" in plan and "created_at>?" in plan, plan
+
+
+def test_a_users_status_filter_reads_runs_by_job_and_status(owner, outsider):
+    make_runs(owner=owner, other=outsider, count=10)
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL plans the owner filter itself")
+    from jobs.models import Job
+
+    mine = Run.objects.filter(job__in=Job.objects.visible_to(owner).values("id"))
+    plan = mine.filter(status__in=[RunStatus.FAILURE]).order_by("-created_at")[:20].explain()
+    # not run_heartbeat_idx/run_claim_idx (status=?): every failed run of every user
+    assert "run_job_status_idx (job_id=? AND status=?)" in plan, plan
+
+
+def test_a_users_filtered_list_matches_the_visible_runs(owner, outsider, owner_api):
+    make_runs(owner=owner, other=outsider, count=12)
+    Run.objects.filter(job__created_by=owner).update(status=RunStatus.FAILURE)
+    expected = [
+        str(pk)
+        for pk in Run.objects.visible_to(owner)
+        .filter(status=RunStatus.FAILURE)
+        .values_list("pk", flat=True)
+    ]
+
+    data = owner_api.get("/api/runs?status=failure").json()["data"]
+
+    assert [run["id"] for run in data["runs"]] == expected
+    assert data["total"] == len(expected) == 4
