@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from jobs.models import Job, JobKind
+from jobs.services import EDITABLE_FIELDS
 from taskflow_site.admin_site import (
     RoleScopedAdmin,
     schedule_error_dict,
@@ -30,40 +31,6 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 WEEKDAY_NAMES = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
 MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
-# Model fields the editor sends to job_create / job_update (created_by handled apart).
-SERVICE_FIELDS = (
-    "name",
-    "description",
-    "kind",
-    "script",
-    "shell",
-    "command",
-    "http_method",
-    "http_url",
-    "http_headers",
-    "http_body",
-    "working_dir",
-    "env_vars",
-    "secret_env_vars",
-    "timeout_seconds",
-    "retry_count",
-    "retry_delay_seconds",
-    "retry_backoff",
-    "retry_backoff_max_seconds",
-    "retry_exit_codes",
-    "priority",
-    "overlap_policy",
-    "max_queued",
-    "catchup_policy",
-    "catchup_window_seconds",
-    "enabled",
-    "timezone",
-    "notify_emails",
-    "notify_on",
-    "notify_on_change_only",
-    "notify_daily_cap",
-    "webhook_urls",
-)
 MONO = {"class": "tf-mono", "spellcheck": "false", "autocomplete": "off"}
 
 
@@ -154,7 +121,7 @@ class JobForm(forms.ModelForm):
 
     class Meta:
         model = Job
-        fields = [*SERVICE_FIELDS, "created_by"]  # narrowed again by JobAdmin's fieldsets
+        fields = [*EDITABLE_FIELDS, "created_by"]  # narrowed again by JobAdmin's fieldsets
         widgets = {
             "script": forms.Textarea(attrs={**MONO, "rows": 12}),
             "http_body": forms.Textarea(attrs={**MONO, "rows": 4}),
@@ -289,7 +256,7 @@ class JobForm(forms.ModelForm):
         from jobs.services import job_create, job_set_owner, job_update
 
         data = self.cleaned_data
-        fields = {name: data[name] for name in SERVICE_FIELDS if name in data}
+        fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
         fields.update(
             env_vars=data.get("env_text") or {},
             secret_env_vars=data.get("secret_env_text") or {},

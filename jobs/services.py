@@ -43,40 +43,39 @@ from jobs.timezones import timezone_valid
 
 logger = logging.getLogger("taskflow.scheduler")
 
-EDITABLE_FIELDS = frozenset(
-    {
-        "name",
-        "description",
-        "kind",
-        "script",
-        "shell",
-        "command",
-        "http_method",
-        "http_url",
-        "http_headers",
-        "http_body",
-        "working_dir",
-        "env_vars",
-        "secret_env_vars",
-        "timeout_seconds",
-        "retry_count",
-        "retry_delay_seconds",
-        "retry_backoff",
-        "retry_backoff_max_seconds",
-        "retry_exit_codes",
-        "priority",
-        "overlap_policy",
-        "max_queued",
-        "catchup_policy",
-        "catchup_window_seconds",
-        "enabled",
-        "timezone",
-        "notify_emails",
-        "notify_on",
-        "notify_on_change_only",
-        "notify_daily_cap",
-        "webhook_urls",
-    }
+# What job_create / job_update accept, in the model's order (the admin editor uses it too).
+EDITABLE_FIELDS = (
+    "name",
+    "description",
+    "kind",
+    "script",
+    "shell",
+    "command",
+    "http_method",
+    "http_url",
+    "http_headers",
+    "http_body",
+    "working_dir",
+    "env_vars",
+    "secret_env_vars",
+    "timeout_seconds",
+    "retry_count",
+    "retry_delay_seconds",
+    "retry_backoff",
+    "retry_backoff_max_seconds",
+    "retry_exit_codes",
+    "priority",
+    "overlap_policy",
+    "max_queued",
+    "catchup_policy",
+    "catchup_window_seconds",
+    "enabled",
+    "timezone",
+    "notify_emails",
+    "notify_on",
+    "notify_on_change_only",
+    "notify_daily_cap",
+    "webhook_urls",
 )
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -205,7 +204,7 @@ def _raise(errors: dict[str, list[str]], schedule_errors: dict[str, list[str]]) 
 
 
 def _reject_unknown(fields: dict) -> None:
-    unknown = sorted(set(fields) - EDITABLE_FIELDS)
+    unknown = sorted(set(fields) - set(EDITABLE_FIELDS))
     if unknown:
         raise ValidationError({key: ["This field cannot be set."] for key in unknown})
 
