@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import CatchupPolicy, Job, JobKind, Schedule
@@ -480,16 +481,19 @@ def _plans_apply(plans: list[_Firing], now: datetime) -> int:
         for (_, was_created), item in zip(run_enqueue_many(items=items), items, strict=True):
             if was_created:
                 created_by_job[item["job"].pk] = created_by_job.get(item["job"].pk, 0) + 1
+        # Conditional on the old value: a second scheduler, or an edit meanwhile, wins. Jobs
+        # with the same changes (every-minute jobs: the same next slot) share one UPDATE.
+        advances: dict[tuple, Q] = {}
         for plan in plans:
             job = plan.job
-            # Conditional on the old value: a second scheduler, or an edit meanwhile, wins.
-            if plan.schedule_gone:
-                changes = {"next_run_at": None}
-            else:
-                changes = {"next_run_at": plan.upcoming}
-                if created_by_job.get(job.pk):
-                    changes["last_run_at"] = now
-            Job.objects.filter(pk=job.pk, next_run_at=job.next_run_at).update(**changes)
+            upcoming = None if plan.schedule_gone else plan.upcoming
+            fired = not plan.schedule_gone and bool(created_by_job.get(job.pk))
+            match = Q(pk=job.pk, next_run_at=job.next_run_at)
+            key = (upcoming, fired)
+            advances[key] = advances[key] | match if key in advances else match
+        for (upcoming, fired), match in advances.items():
+            changes = {"next_run_at": upcoming, **({"last_run_at": now} if fired else {})}
+            Job.objects.filter(match).update(**changes)
     return sum(created_by_job.values())
 
 
