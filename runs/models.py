@@ -104,6 +104,8 @@ class Run(models.Model):
             # a user's runs filtered by status (API list, admin filter): per job, one status,
             # newest first; without it SQLite reads every run of that status in the table
             models.Index(fields=["job", "status", "-created_at"], name="run_job_status_idx"),
+            # the admin's list filtered by one status, newest first: read in order, no sort
+            models.Index(fields=["status", "-created_at"], name="run_status_time_idx"),
             models.Index(fields=["status", "-priority", "available_at"], name="run_claim_idx"),
             models.Index(fields=["status", "heartbeat_at"], name="run_heartbeat_idx"),
             models.Index(fields=["-created_at"], name="run_created_idx"),
