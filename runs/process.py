@@ -234,8 +234,11 @@ class ExecutorLock:
         import fcntl
 
         with contextlib.suppress(OSError):
-            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:  # the first run in this data directory
+                os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             fcntl.flock(self.fd, fcntl.LOCK_EX)  # a reconciler's probe holds it for microseconds
 
     def release(self) -> None:

@@ -47,6 +47,7 @@ class Drain:
         self.started = time.monotonic()
         self.executed = 0
         self.retired = False
+        self.over_budget = False
         self.registered = False
         self.current_run_id = None
         self.jobs: dict = {}
@@ -120,9 +121,12 @@ class Drain:
                 return  # a fresh delivery (full budget) takes it
             idle = run is None
             if run is not None:
-                self.execute(run)
-                if self.retired:
-                    return
+                # each finish claims the next run in its own transaction (one commit per run)
+                while run is not None:
+                    run = self.execute(run, claim_next=True)
+                if self.retired or self.over_budget:
+                    return  # over budget: a fresh delivery (full budget) takes it
+                idle = True  # the last finish found nothing due: read before claiming again
                 idle_since = time.monotonic()
                 continue
             now = time.monotonic()
@@ -142,7 +146,9 @@ class Drain:
             if ready:
                 wake.drain()
 
-    def execute(self, run: Run, on_block=None) -> None:
+    def execute(self, run: Run, on_block=None, *, claim_next: bool = False) -> Run | None:
+        """Execute a claimed run to its final commit; with claim_next, returns the next run
+        claimed in that commit (None when nothing is due, or when retired/stopping)."""
         executor = Executor(
             run,
             worker=self.worker,
@@ -164,17 +170,22 @@ class Drain:
                 from runs.queue import run_mark_lost
 
                 run_mark_lost(run=run, reason="executor error (see the worker log)")
-                return
+                return None
             finally:
                 self.current_run_id = None
                 if self.registered:  # a drain worker's children are all runs': no zombie stays
                     process.reap_zombies()
-            self._finish(run, outcome)
+            claim = None
+            if claim_next and not (self.retired or self.stopping):
+                claim = {"worker": self.worker, "budget_seconds": self.budget_left()}
+            finished = self._finish(run, outcome, claim)
             self.executed += 1
         finally:
             lock.release()
+        self.over_budget = finished.over_budget
+        return finished.next_run
 
-    def _finish(self, run: Run, outcome) -> None:
+    def _finish(self, run: Run, outcome, claim: dict | None):
         """run_finish, retried while SQLite stays locked past its busy timeout (a run that
         ended is never left "running" because another process held the write lock)."""
         from django.db import OperationalError
@@ -182,8 +193,7 @@ class Drain:
         started = time.monotonic()
         while True:
             try:
-                run_finish(run=run, outcome=outcome, worker=self.worker)
-                return
+                return run_finish(run=run, outcome=outcome, worker=self.worker, claim_next=claim)
             except OperationalError:
                 if time.monotonic() - started > FINISH_RETRY_SECONDS:
                     raise
