@@ -17,7 +17,7 @@ from tests.support.processes import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-SLOTS = 3  # minute boundaries watched; the test takes about SLOTS + 1 minutes
+SLOTS = 2  # minute boundaries watched; the test takes about SLOTS + 1 minutes
 
 
 def every_minute(owner, name: str, **fields) -> Job:
