@@ -4,6 +4,10 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
+# The end-to-end tests mostly wait on real processes (daphne, qcluster, bash, Chromium), so
+# four test processes keep both cores busy; override with `make test XDIST=0`.
+XDIST ?= 4
+XDIST_ARGS := $(if $(filter 0,$(XDIST)),,-n $(XDIST))
 
 .PHONY: run test lint test-sqlite test-postgres install bench clean browser-deps readme
 
@@ -31,11 +35,13 @@ browser-deps: ## Debian's Chromium for the browser tests (installed when missing
 	fi
 
 test-sqlite: install browser-deps
-	$(UV) run pytest $(PYTEST_ARGS)
+	$(UV) run pytest $(XDIST_ARGS) $(PYTEST_ARGS)
 
+# The PostgreSQL pass leaves out what does not touch the database's behaviour: the browser
+# journeys and the CLI's process supervision (both run in the SQLite pass).
 test-postgres: install ## the suite again on PostgreSQL, when the server answers
 	@if $(UV) run python -c "import psycopg,sys; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
-	  DATABASE_URL=$(PG_URL) $(UV) run pytest -m "not browser" $(PYTEST_ARGS); \
+	  DATABASE_URL=$(PG_URL) $(UV) run pytest $(XDIST_ARGS) -m "not browser" --ignore=tests/cli $(PYTEST_ARGS); \
 	else echo "PostgreSQL not reachable at $(PG_URL): skipping the PostgreSQL pass"; fi
 
 test: lint test-sqlite test-postgres ## ruff + the whole suite on SQLite, then on PostgreSQL
