@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -120,15 +121,17 @@ def measure(mode: str, redis_url: str | None, lines: int, runs: int) -> list[flo
             url = f"ws://127.0.0.1:{port}/api/runs/{run.id}/logs/live?ticket={ticket}"
             latencies.extend(asyncio.run(follow(url, f"http://127.0.0.1:{port}")))
     finally:
+        # SIGTERM to each main process only, so qcluster stops its django-q2 children in
+        # order (a group-wide TERM orphans them); then nothing of either group may remain.
         for proc in procs:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)
         for proc in procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(20)
-            except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            proc.wait()
     return latencies
 
 

@@ -12,6 +12,7 @@ Usage: uv run python bench/scheduler_slot_latency.py [--minutes 5] [--jobs 1] [-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -104,12 +105,13 @@ def ours(minutes: float, jobs_count: int) -> list[float]:
                 raise SystemExit(f"qcluster exited: see {log.name}")
             time.sleep(1)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
+        # TERM to qcluster alone (it stops its django-q2 children in order); then no straggler
+        proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(30)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        proc.wait()
         log.close()
 
     latencies = []
