@@ -25,17 +25,25 @@ PEERS_PYTHON = os.environ.get("TASKFLOW_PEERS_PYTHON", "/tmp/peers-venv/bin/pyth
 def setup(**env: str) -> dict[str, str]:
     """Fresh data dir and database for this bench; returns the environment for children."""
     data_dir = tempfile.mkdtemp(prefix="taskflow-bench-")
+    # SQLite and no Redis unless the bench passes them: nothing inherited by accident
+    for name in (
+        "DATABASE_URL",
+        "TASKFLOW_DATABASE_URL",
+        "REDIS_URL",
+        "TASKFLOW_REDIS_URL",
+        "TASKFLOW_TESTING",
+    ):
+        os.environ.pop(name, None)
     os.environ.update(
         {
             "TASKFLOW_DATA_DIR": data_dir,
             "TASKFLOW_CONFIG": os.devnull,
             "DJANGO_SETTINGS_MODULE": "taskflow_site.settings",
             "TASKFLOW_LOG_LEVEL": "warn",
+            "PYTHONUNBUFFERED": "1",
             **env,
         }
     )
-    for name in ("DATABASE_URL", "TASKFLOW_DATABASE_URL", "TASKFLOW_TESTING"):
-        os.environ.pop(name, None)
     sys.path.insert(0, str(ROOT))
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=os.environ

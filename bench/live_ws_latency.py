@@ -17,9 +17,11 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _engine
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_P95_MS = {"no redis": 300, "redis": 50}
@@ -48,30 +50,8 @@ def wait_until(predicate, timeout: float, what: str) -> None:
 
 def measure(mode: str, redis_url: str | None, lines: int, runs: int) -> list[float]:
     """One deployment (fresh data dir, daphne + qcluster); returns latencies in ms."""
-    data_dir = tempfile.mkdtemp(prefix="taskflow-bench-ws-")
-    env = dict(os.environ)
-    for name in ("DATABASE_URL", "TASKFLOW_DATABASE_URL", "REDIS_URL", "TASKFLOW_REDIS_URL"):
-        env.pop(name, None)
-    env.update(
-        TASKFLOW_DATA_DIR=data_dir,
-        TASKFLOW_CONFIG=os.devnull,
-        TASKFLOW_DB_PATH=str(Path(data_dir) / "bench.sqlite3"),
-        DJANGO_SETTINGS_MODULE="taskflow_site.settings",
-        PYTHONUNBUFFERED="1",
-        TASKFLOW_LOG_LEVEL="warn",
-    )
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    os.environ.update(env)
-    if not redis_url:
-        os.environ.pop("REDIS_URL", None)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
-    )
-
-    import django
-
-    django.setup()
+    env = _engine.setup(**({"REDIS_URL": redis_url} if redis_url else {}))
+    data_dir = env["TASKFLOW_DATA_DIR"]
     from accounts.models import Role
     from accounts.services import user_create
     from accounts.tickets import ticket_issue

@@ -19,10 +19,12 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _engine
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_SCRIPT = Path("/work/shared/peers/djq/bench_sched.py")
@@ -44,29 +46,8 @@ def summary(values_ms: list[float]) -> str:
 
 
 def ours(minutes: float, jobs_count: int) -> list[float]:
-    data_dir = tempfile.mkdtemp(prefix="taskflow-bench-slot-")
-    env = dict(os.environ)
-    for name in ("DATABASE_URL", "TASKFLOW_DATABASE_URL", "REDIS_URL", "TASKFLOW_REDIS_URL"):
-        env.pop(name, None)
-    env.update(
-        TASKFLOW_DATA_DIR=data_dir,
-        TASKFLOW_CONFIG=os.devnull,
-        TASKFLOW_DB_PATH=str(Path(data_dir) / "bench.sqlite3"),
-        DJANGO_SETTINGS_MODULE="taskflow_site.settings",
-        PYTHONUNBUFFERED="1",
-        TASKFLOW_LOG_LEVEL="warn",
-    )
-    os.environ.update(env)
-    for name in ("DATABASE_URL", "TASKFLOW_DATABASE_URL", "REDIS_URL", "TASKFLOW_REDIS_URL"):
-        os.environ.pop(name, None)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
-    )
-    sys.path.insert(0, str(ROOT))
-
-    import django
-
-    django.setup()
+    env = _engine.setup()
+    data_dir = env["TASKFLOW_DATA_DIR"]
     from accounts.models import Role, User
     from jobs.services import job_create
     from runs.models import Run
