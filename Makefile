@@ -23,9 +23,10 @@ install: .venv/.synced
 run: install ## install, migrate and start TaskFlow on SQLite (~/.taskflow)
 	$(UV) run taskflow run
 
-lint: install
+lint: install ## ruff, and the package order (tests/support/layers.py, docs/architecture.md)
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run python -m tests.support.layers
 
 browser-deps: ## Debian's Chromium for the browser tests (installed when missing)
 	@if [ ! -x /usr/bin/chromium ]; then \

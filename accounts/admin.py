@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from accounts import services
 from accounts.models import Role, Setting, User
-from taskflow_site.admin_site import RoleScopedAdmin, time_tag
+from taskflow_site.lib.admin import RoleScopedAdmin, time_tag
 
 
 class UserAddForm(UserCreationForm):

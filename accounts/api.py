@@ -34,7 +34,7 @@ from accounts.serializers import (
     user_summary,
 )
 from accounts.throttles import LoginThrottle
-from taskflow_site.api import (
+from taskflow_site.lib.api import (
     Conflict,
     InvalidCredentials,
     PageQuery,

@@ -6,10 +6,11 @@ from rest_framework import authentication
 from rest_framework_simplejwt.authentication import JWTAuthentication as BaseJWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 
+from accounts.services import token_is_revoked as rule
+
 
 def token_is_revoked(user, token) -> bool:
     """Kept for callers of the foundation's name; the rule lives in accounts.services."""
-    from accounts.services import token_is_revoked as rule
 
     return rule(user=user, token=token)
 

@@ -16,6 +16,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import RevokedToken, Role, Setting, User
+from taskflow_site.lib import netguard
 
 SETUP_DONE_KEY = "setup.completed"
 
@@ -274,3 +275,33 @@ def user_revoke_tokens(*, user: User) -> None:
     BlacklistedToken.objects.bulk_create(
         [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
     )
+
+
+# ---- the HTTP allowlist (an admin setting) ----------------------------------------------------
+
+
+def allowlist_load() -> netguard.Allowlist:
+    """The HTTP-job and webhook allowlist: settings.TASKFLOW["HTTP_ALLOWLIST"] plus the
+    admin-edited Setting row (taskflow_site.lib.netguard takes it as an argument)."""
+    return netguard.Allowlist.from_entries(
+        [*settings.TASKFLOW["HTTP_ALLOWLIST"], *allowlist_stored()]
+    )
+
+
+def allowlist_stored() -> list[str]:
+    row = Setting.objects.filter(key=settings.TASKFLOW["HTTP_ALLOWLIST_SETTING"]).first()
+    value = row.value if row and isinstance(row.value, dict) else {}
+    return [str(item) for item in value.get("entries", []) if str(item).strip()]
+
+
+def allowlist_update(*, entries: list[str]) -> list[str]:
+    """Validate and store the admin-edited allowlist; raises ValueError naming the bad entry."""
+    cleaned = []
+    for entry in entries:
+        value = netguard.allowlist_entry_validate(entry)
+        if value not in cleaned:
+            cleaned.append(value)
+    Setting.objects.update_or_create(
+        key=settings.TASKFLOW["HTTP_ALLOWLIST_SETTING"], defaults={"value": {"entries": cleaned}}
+    )
+    return cleaned

@@ -60,7 +60,7 @@ def main() -> None:
 
     from accounts.models import Role, User
     from jobs.models import Job, Schedule
-    from jobs.services import tick_run
+    from runs.engine.tick import tick_run
     from runs.models import Run
 
     now = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(seconds=0.2)

@@ -1,315 +1,22 @@
-"""The job editor and job list: every save and action goes through jobs/runs services.
+"""The job editor and job list: every save and action goes through jobs.services.
 
 Users edit and run only their own jobs (the queryset), never create jobs or change owners.
 """
 
 from __future__ import annotations
 
-import json
-import re
-
-from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.db import models, transaction
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
-from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.db import models
+from django.urls import reverse
+from django.utils.html import format_html
 
+from jobs.forms import MONTH_NAMES, WEEKDAY_NAMES, JobForm
 from jobs.models import Job, JobKind
-from jobs.services import EDITABLE_FIELDS
-from taskflow_site.admin_site import (
+from jobs.services import job_delete, job_set_enabled
+from taskflow_site.lib.admin import (
     RoleScopedAdmin,
-    schedule_error_dict,
-    status_badge,
     time_tag,
 )
-
-SCHEDULE_FIELDS = ("years", "months", "days", "weekdays", "hours", "minutes")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-WEEKDAY_NAMES = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-MONO = {"class": "tf-mono", "spellcheck": "false", "autocomplete": "off"}
-
-
-class TimezoneInput(forms.TextInput):
-    """A text box with the server's zone list as a datalist: type to search, any browser."""
-
-    def render(self, name, value, attrs=None, renderer=None):
-        from jobs.timezones import timezone_list
-
-        attrs = {**(attrs or {}), "list": "tf-timezones", "autocomplete": "off"}
-        options = format_html_join("", '<option value="{}">', ((zone,) for zone in timezone_list()))
-        box = super().render(name, value, attrs, renderer)
-        return mark_safe(f'{box}<datalist id="tf-timezones">{options}</datalist>')  # noqa: S308
-
-
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in (text or "").splitlines() if line.strip()]
-
-
-def _parse_env(text: str, *, field: str) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for line in _lines(text):
-        if line.startswith("#"):
-            continue
-        name, sep, value = line.partition("=")
-        name = name.strip()
-        if not ENV_NAME.match(name):
-            raise ValidationError(f"{name!r} is not a valid variable name ({field}).")
-        env[name] = value if sep else None
-    return env
-
-
-class JobForm(forms.ModelForm):
-    """Edits a job; the grid's choices travel in one hidden JSON field filled by the page."""
-
-    schedule = forms.CharField(widget=forms.HiddenInput, required=False)
-    http_url = forms.URLField(required=False, max_length=2000, assume_scheme="https", label="URL")
-    has_schedule = forms.BooleanField(
-        required=False,
-        initial=True,
-        label="Run on a schedule",
-        help_text="Off: the job runs only when started by hand or through the API.",
-    )
-    cron_expr = forms.CharField(
-        required=False,
-        max_length=200,
-        label="Cron expression",
-        help_text="Optional, 5 fields (e.g. <code>*/15 9-17 * * MON-FRI</code>); "
-        "when set it replaces the grid.",
-        widget=forms.TextInput(attrs={**MONO, "placeholder": "m h dom mon dow"}),
-    )
-    env_text = forms.CharField(
-        required=False,
-        label="Environment variables",
-        help_text="One <code>NAME=value</code> per line.",
-        widget=forms.Textarea(attrs={**MONO, "rows": 3}),
-    )
-    secret_env_text = forms.CharField(
-        required=False,
-        label="Secret environment variables",
-        help_text="One <code>NAME=value</code> per line. Saved values are never shown again: a "
-        "line with just <code>NAME</code> keeps the saved value; removing the line deletes it.",
-        widget=forms.Textarea(attrs={**MONO, "rows": 3}),
-    )
-    command_text = forms.CharField(
-        required=False,
-        label="Command (argv)",
-        help_text="One argument per line, the program first; no shell is involved.",
-        widget=forms.Textarea(attrs={**MONO, "rows": 3}),
-    )
-    headers_text = forms.CharField(
-        required=False,
-        label="Headers",
-        help_text="One <code>Name: value</code> per line.",
-        widget=forms.Textarea(attrs={**MONO, "rows": 3}),
-    )
-    webhooks_text = forms.CharField(
-        required=False,
-        label="Webhook URLs",
-        help_text="One URL per line; each receives the run's result as JSON.",
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
-    exit_codes_text = forms.CharField(
-        required=False,
-        label="Retry on exit codes",
-        help_text="Comma-separated; empty = retry on any non-zero exit code.",
-    )
-
-    class Meta:
-        model = Job
-        fields = [*EDITABLE_FIELDS, "created_by"]  # narrowed again by JobAdmin's fieldsets
-        widgets = {
-            "script": forms.Textarea(attrs={**MONO, "rows": 12}),
-            "http_body": forms.Textarea(attrs={**MONO, "rows": 4}),
-            "description": forms.Textarea(attrs={"rows": 2}),
-            "notify_emails": forms.TextInput(
-                attrs={"size": 60, "placeholder": "ops@example.com, me@example.com"}
-            ),
-            "timezone": TimezoneInput,
-        }
-
-    request = None  # set by JobAdmin.get_form
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.schedule_errors: dict[str, list[str]] = {}
-        self.saved_job: Job | None = None
-        job = self.instance
-        schedule = getattr(job, "schedule", None) if job.pk and not job._state.adding else None
-        grid = {key: getattr(schedule, key, None) or [] for key in SCHEDULE_FIELDS}
-        self.initial.setdefault("schedule", json.dumps(grid))
-        if job.pk and not job._state.adding:
-            self.initial.setdefault("has_schedule", schedule is not None)
-        self.initial.setdefault("cron_expr", getattr(schedule, "cron_expr", "") or "")
-        self.initial.setdefault(
-            "env_text", "\n".join(f"{k}={v}" for k, v in (job.env_vars or {}).items())
-        )
-        # secret values stay on the server: only their names come back to the browser
-        self.initial.setdefault("secret_env_text", "\n".join(job.secret_env_vars or {}))
-        self.initial.setdefault("command_text", "\n".join(str(a) for a in job.command or []))
-        self.initial.setdefault(
-            "headers_text", "\n".join(f"{k}: {v}" for k, v in (job.http_headers or {}).items())
-        )
-        self.initial.setdefault("webhooks_text", "\n".join(job.webhook_urls or []))
-        self.initial.setdefault(
-            "exit_codes_text", ", ".join(str(c) for c in job.retry_exit_codes or [])
-        )
-
-    # ---- field cleaning: text areas back to the model's JSON shapes ----
-
-    def clean_schedule(self) -> dict:
-        raw = self.cleaned_data.get("schedule") or "{}"
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise ValidationError("The schedule grid sent something unreadable.") from exc
-        if not isinstance(data, dict):
-            raise ValidationError("The schedule grid sent something unreadable.")
-        grid = {}
-        for key in SCHEDULE_FIELDS:
-            values = data.get(key) or []
-            if not isinstance(values, list) or not all(isinstance(v, int) for v in values):
-                raise ValidationError(f"{key}: expected a list of numbers.")
-            grid[key] = sorted(set(values)) or None
-        return grid
-
-    def clean_script(self) -> str:
-        # browsers submit textarea newlines as CRLF; bash reads "do\r" as a syntax error
-        return (self.cleaned_data.get("script") or "").replace("\r\n", "\n")
-
-    def clean_http_body(self) -> str:
-        return (self.cleaned_data.get("http_body") or "").replace("\r\n", "\n")
-
-    def clean_env_text(self) -> dict:
-        env = _parse_env(self.cleaned_data.get("env_text", ""), field="environment")
-        return {name: value or "" for name, value in env.items()}
-
-    def clean_secret_env_text(self) -> dict:
-        given = _parse_env(self.cleaned_data.get("secret_env_text", ""), field="secrets")
-        saved = self.instance.secret_env_vars or {}
-        merged = {}
-        for name, value in given.items():
-            if value is None:
-                if name not in saved:
-                    raise ValidationError(f"{name} has no saved value yet: write {name}=value.")
-                merged[name] = saved[name]
-            else:
-                merged[name] = value
-        return merged
-
-    def clean_command_text(self) -> list[str]:
-        return [line for line in (self.cleaned_data.get("command_text") or "").splitlines() if line]
-
-    def clean_headers_text(self) -> dict:
-        headers = {}
-        for line in _lines(self.cleaned_data.get("headers_text", "")):
-            name, sep, value = line.partition(":")
-            if not sep or not name.strip():
-                raise ValidationError(f"{line!r}: expected 'Name: value'.")
-            headers[name.strip()] = value.strip()
-        return headers
-
-    def clean_webhooks_text(self) -> list[str]:
-        validator = forms.URLField(assume_scheme="https")
-        return [validator.clean(url) for url in _lines(self.cleaned_data.get("webhooks_text", ""))]
-
-    def clean_exit_codes_text(self) -> list[int]:
-        text = self.cleaned_data.get("exit_codes_text") or ""
-        try:
-            return [int(part) for part in re.split(r"[,\s]+", text) if part]
-        except ValueError as exc:
-            raise ValidationError("Exit codes are whole numbers, e.g. 1, 75.") from exc
-
-    def clean_timezone(self) -> str:
-        from jobs.timezones import timezone_list
-
-        zone = (self.cleaned_data.get("timezone") or "").strip()
-        if zone not in set(timezone_list()):
-            raise ValidationError(f"Unknown time zone {zone!r}; pick one from the list.")
-        return zone
-
-    def clean(self):
-        data = super().clean()
-        from jobs.schedule import ScheduleError, schedule_validate
-
-        grid = data.get("schedule")
-        zone = data.get("timezone")
-        if grid is not None and zone and data.get("has_schedule"):
-            try:
-                schedule_validate({**grid, "cron_expr": data.get("cron_expr", "")}, zone)
-            except ScheduleError as exc:
-                self._add_service_errors(schedule_error_dict(exc))
-        return data
-
-    # ---- saving through the services, inside the admin's transaction ----
-
-    def _post_clean(self):
-        super()._post_clean()
-        if self.errors:
-            return
-        # The admin wraps the whole POST in one transaction; calling the service here (not in
-        # save_model) lets its ValidationError land beside the fields instead of a 500.
-        from jobs.services import job_create, job_set_owner, job_update
-
-        data = self.cleaned_data
-        fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
-        fields.update(
-            env_vars=data.get("env_text") or {},
-            secret_env_vars=data.get("secret_env_text") or {},
-            command=data.get("command_text") or [],
-            http_headers=data.get("headers_text") or {},
-            webhook_urls=data.get("webhooks_text") or [],
-            retry_exit_codes=data.get("exit_codes_text") or [],
-        )
-        schedule = None
-        if data.get("has_schedule"):
-            schedule = {**data["schedule"], "cron_expr": (data.get("cron_expr") or "").strip()}
-        user = self.request.user
-        owner = data.get("created_by") if "created_by" in self.fields else None
-        from jobs.schedule import ScheduleError
-
-        try:
-            if self.instance._state.adding:
-                job = job_create(created_by=owner or user, schedule=schedule, **fields)
-            else:
-                with transaction.atomic():
-                    job = job_update(job=self.instance, schedule=schedule, **fields)
-                    if owner is not None:
-                        job = job_set_owner(job=job, owner=owner)
-        except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                self._add_service_errors(dict(exc.message_dict))
-            else:
-                self.add_error(None, exc)
-        except ScheduleError as exc:
-            self._add_service_errors(schedule_error_dict(exc))
-        else:
-            self.saved_job = self.instance = job
-
-    def _add_service_errors(self, errors: dict[str, list[str]]) -> None:
-        aliases = {
-            "env_vars": "env_text",
-            "secret_env_vars": "secret_env_text",
-            "command": "command_text",
-            "http_headers": "headers_text",
-            "webhook_urls": "webhooks_text",
-            "retry_exit_codes": "exit_codes_text",
-        }
-        for key, msgs in errors.items():
-            key = key.removeprefix("schedule.")  # job_create's keys for schedule fields
-            if key in SCHEDULE_FIELDS or key == "schedule":
-                self.schedule_errors.setdefault(key, []).extend(msgs)
-                self.add_error("schedule", ValidationError(msgs))
-                continue
-            field = aliases.get(key, key)
-            if field == "__all__" or field not in self.fields:
-                self.add_error(None, ValidationError([f"{key}: {m}" for m in msgs]))
-            else:
-                self.add_error(field, ValidationError(msgs))
 
 
 def schedule_summary(job: Job) -> str:
@@ -338,8 +45,10 @@ def schedule_summary(job: Job) -> str:
     return " · ".join(parts) if parts else "every minute"
 
 
-@admin.register(Job)
 class JobAdmin(RoleScopedAdmin):
+    """The job list and editor; runs.admin registers it with the run-aware parts (latest run,
+    Run now), which jobs cannot know about (docs/architecture.md, "Layers")."""
+
     form = JobForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     user_can_change = True
@@ -349,7 +58,7 @@ class JobAdmin(RoleScopedAdmin):
     search_fields = ["name", "description"]
     list_select_related = ["created_by", "schedule"]
     list_per_page = 50
-    actions = ["run_now", "enable_jobs", "disable_jobs"]
+    actions = ["enable_jobs", "disable_jobs"]
     readonly_fields = ["next_run", "last_run", "owner"]
 
     def get_fieldsets(self, request, obj=None):
@@ -438,33 +147,13 @@ class JobAdmin(RoleScopedAdmin):
         pass
 
     def delete_model(self, request, obj):
-        from jobs.services import job_delete
 
         job_delete(job=obj)  # cancels active runs first, so their processes stop
 
     def delete_queryset(self, request, queryset):
-        from jobs.services import job_delete
 
         for job in queryset:
             job_delete(job=job)
-
-    def get_queryset(self, request):
-        from django.db.models import OuterRef, Subquery
-
-        from runs.models import Run
-
-        # the latest run per job, through the (job, -created_at) index: one probe per row shown
-        latest = Run.objects.filter(job=OuterRef("pk")).order_by("-created_at")
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("created_by", "schedule")
-            .annotate(
-                latest_run_id=Subquery(latest.values("id")[:1]),
-                latest_run_status=Subquery(latest.values("status")[:1]),
-                latest_run_at=Subquery(latest.values("created_at")[:1]),
-            )
-        )
 
     # ---- columns ----
 
@@ -480,15 +169,7 @@ class JobAdmin(RoleScopedAdmin):
 
     @admin.display(description="Last run")
     def last_run(self, job):
-        run_id = getattr(job, "latest_run_id", None)
-        if run_id is None:
-            return time_tag(job.last_run_at)
-        return format_html(
-            '<a href="{}">{}</a> {}',
-            reverse("admin:runs_run_change", args=[run_id]),
-            status_badge(job.latest_run_status),
-            time_tag(job.latest_run_at),
-        )
+        return time_tag(job.last_run_at)
 
     @admin.display(description="Owner", ordering="created_by__username")
     def owner(self, job):
@@ -504,39 +185,6 @@ class JobAdmin(RoleScopedAdmin):
 
     # ---- actions (each calls a service and says what happened) ----
 
-    @admin.action(description="Run selected jobs now", permissions=["run"])
-    def run_now(self, request, queryset):
-        for job in queryset:
-            self._enqueue(request, job)
-
-    def _enqueue(self, request, job):
-        from runs.models import RunStatus, TriggerType
-        from runs.services import run_enqueue
-
-        run, created = run_enqueue(
-            job=job, trigger_type=TriggerType.MANUAL, triggered_by=request.user
-        )
-        link = reverse("admin:runs_run_change", args=[run.id])
-        if run.status == RunStatus.SKIPPED:
-            self.message_user(
-                request,
-                format_html(
-                    '{}: run <a href="{}">skipped</a> — {}',
-                    job.name,
-                    link,
-                    run.error_message or "policy",
-                ),
-                messages.WARNING,
-            )
-        else:
-            verb = "queued" if created else "already queued"
-            self.message_user(
-                request,
-                format_html('{}: run <a href="{}">{}</a>.', job.name, link, verb),
-                messages.SUCCESS,
-            )
-        return run
-
     @admin.action(description="Enable selected jobs", permissions=["change"])
     def enable_jobs(self, request, queryset):
         self._set_enabled(request, queryset, enabled=True)
@@ -546,7 +194,6 @@ class JobAdmin(RoleScopedAdmin):
         self._set_enabled(request, queryset, enabled=False)
 
     def _set_enabled(self, request, queryset, *, enabled: bool):
-        from jobs.services import job_set_enabled
 
         names = []
         for job in queryset:
@@ -557,32 +204,11 @@ class JobAdmin(RoleScopedAdmin):
             request, f"{len(names)} job(s) {state}: {', '.join(names)}.", messages.SUCCESS
         )
 
-    # ---- per-object "Run now" button ----
-
-    def get_urls(self):
-        extra = [
-            path(
-                "<path:object_id>/run/",
-                self.admin_site.admin_view(self.run_view),
-                name="jobs_job_run",
-            ),
-        ]
-        return extra + super().get_urls()
-
-    def run_view(self, request, object_id):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        job = self.get_object(request, object_id)  # 404 outside the viewer's jobs
-        run = self._enqueue(request, job)
-        return HttpResponseRedirect(reverse("admin:runs_run_change", args=[run.id]))
-
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         form = context["adminform"].form
         context.update(
             schedule_errors=getattr(form, "schedule_errors", {}),
             preview_url=reverse("admin:schedule_preview"),
-            run_url=reverse("admin:jobs_job_run", args=[obj.pk]) if obj is not None else None,
-            runs_url=(reverse("admin:runs_run_changelist") + f"?job={obj.pk}") if obj else None,
             metrics_url=(reverse("admin:metrics") + f"?job={obj.pk}") if obj else None,
             kinds=JobKind,
         )

@@ -10,15 +10,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.permissions import IsAdmin
 from accounts.serializers import DeletedOutput
-from accounts.throttles import RunThrottle, UserThrottle
 from jobs import services as job_services
 from jobs.models import Job
 from jobs.schedule import ScheduleError
@@ -31,7 +29,6 @@ from jobs.serializers import (
     PreviewInput,
     PreviewOutput,
     PreviewQuery,
-    RunTriggeredOutput,
     ScheduleTaskInput,
     ScheduleTaskListOutput,
     ScheduleTaskOutput,
@@ -43,9 +40,7 @@ from jobs.serializers import (
     task_payload,
 )
 from jobs.timezones import server_timezone, timezone_list
-from runs import services as run_services
-from runs.models import TriggerType
-from taskflow_site.api import PageQuery, envelope, parse_query, validation_details
+from taskflow_site.lib.api import PageQuery, envelope, parse_query, validation_details
 
 GRID_KEYS = {"years", "months", "days", "weekdays", "hours", "minutes", "cron_expr"}
 
@@ -187,54 +182,6 @@ class JobDetailApi(APIView):
         job = _visible_job(request, pk)
         job_services.job_delete(job=job)
         return envelope({"id": str(pk), "deleted": True})
-
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="The same key for the same job returns the run created the first time.",
-)
-
-
-def idempotency_key(request, namespace: str) -> str | None:
-    """The Idempotency-Key header, namespaced so one client's key never finds another's run."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None or key == "":
-        return None
-    if len(key) > 100 or not key.isprintable():
-        raise exceptions.ValidationError({"Idempotency-Key": ["At most 100 printable characters."]})
-    return f"{namespace}:{key}"
-
-
-class JobRunApi(APIView):
-    throttle_classes = [UserThrottle, RunThrottle]
-
-    @extend_schema(
-        request=None,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={201: RunTriggeredOutput, 200: RunTriggeredOutput},
-        tags=["jobs"],
-    )
-    def post(self, request, pk):
-        job = _visible_job(request, pk)
-        run, created = run_services.run_enqueue(
-            job=job,
-            trigger_type=TriggerType.MANUAL,
-            triggered_by=request.user,
-            idempotency_key=idempotency_key(request, f"manual:{request.user.pk}:{job.pk}"),
-        )
-        data = {
-            "runId": run.id,
-            "jobId": job.id,
-            "status": run.status,
-            "triggeredAt": run.created_at,
-        }
-        return envelope(
-            RunTriggeredOutput(data).data,
-            status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
 
 
 class JobEnableApi(APIView):

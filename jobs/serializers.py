@@ -284,13 +284,6 @@ class PreviewOutput(serializers.Serializer):
     nextRuns = serializers.ListField(child=serializers.DateTimeField())
 
 
-class RunTriggeredOutput(serializers.Serializer):
-    runId = serializers.UUIDField()
-    jobId = serializers.UUIDField()
-    status = serializers.CharField()
-    triggeredAt = serializers.DateTimeField()
-
-
 class TimezoneOutput(serializers.Serializer):
     name = serializers.CharField()
     offset = serializers.IntegerField()

@@ -1,45 +1,35 @@
 """Job workflows: create/update/enable/delete with validation and an always-consistent
-`next_run_at`, schedule previews, and the minute tick that turns due slots into runs.
+`next_run_at`, and schedule previews (the minute tick that fires them is runs.engine.tick).
 
 Validation: when only the schedule (or zone) is wrong, job_create/job_update raise
 jobs.schedule.ScheduleError (keys: grid fields, "cron_expr", "schedule", "timezone"); when a job
 field is wrong they raise django's ValidationError with a field -> messages dict, in which
 schedule problems appear as "schedule.<field>" keys.
 
-Missed slots (the tick found slots older than MISSED_AFTER_SECONDS, i.e. the scheduler was not
-running): `skip` records each as a skipped run; `run_once` starts one catch-up run for the latest
-missed slot (none when an on-time run fires in the same tick) and records the rest as skipped;
-`run_all` starts a catch-up run for each missed slot within `catchup_window_seconds` and records
-older ones as skipped. Enabling a job (or changing its schedule or zone) is a fresh start from
-now: no past slot ever fires because of it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
-from collections import deque
-from datetime import UTC, datetime, timedelta
-from itertools import chain
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from jobs.models import CatchupPolicy, Job, JobKind, Schedule
+from jobs.models import Job, JobKind, Schedule
 from jobs.schedule import (
     GRID_FIELDS,
     ScheduleError,
     empty_schedule,
-    schedule_iter,
     schedule_next,
     schedule_preview,
     schedule_validate,
 )
+from jobs.seams import job_deleting
 from jobs.timezones import timezone_valid
 
 logger = logging.getLogger("taskflow.scheduler")
@@ -82,12 +72,6 @@ HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_ENV_PREFIX = "TASKFLOW_"  # the engine sets TASKFLOW_RUN_ID / TASKFLOW_JOB_ID
 MAX_PREVIEW = 100
-# A slot older than this when the tick sees it was missed (scheduler down or stalled).
-MISSED_AFTER_SECONDS = 60
-MISSED_SCAN_LIMIT = 100_000  # slots walked per job per tick after a long outage
-MISSED_RECORD_LIMIT = 200  # missed slots itemised as skipped runs (the most recent ones)
-TICK_BATCH = 1000  # due jobs read per query (the loop continues until none is left)
-TICK_COMMIT_EVERY = 50  # jobs per transaction: short write locks on SQLite, few commits
 _UNCHANGED = object()
 
 
@@ -222,7 +206,7 @@ def schedule_dict(schedule: Schedule | None) -> dict | None:
     return data
 
 
-def _job_schedule(job: Job) -> dict | None:
+def job_schedule(job: Job) -> dict | None:
     try:
         return schedule_dict(job.schedule)
     except Schedule.DoesNotExist:
@@ -231,7 +215,7 @@ def _job_schedule(job: Job) -> dict | None:
 
 def job_next_run(*, job: Job, after: datetime) -> datetime | None:
     """The job's first fire time strictly after `after` (UTC), None without a schedule."""
-    data = _job_schedule(job)
+    data = job_schedule(job)
     if data is None:
         return None
     return schedule_next(data, job.timezone, after)
@@ -293,7 +277,7 @@ def job_update(*, job: Job, schedule=_UNCHANGED, **fields) -> Job:
     _reject_unknown(fields)
     with transaction.atomic():
         locked = Job.objects.select_for_update().get(pk=job.pk)
-        current = _job_schedule(locked)
+        current = job_schedule(locked)
         before = (locked.timezone, locked.enabled)
         for name, value in fields.items():
             setattr(locked, name, value)
@@ -343,211 +327,10 @@ def job_set_enabled(*, job: Job, enabled: bool) -> Job:
 def job_delete(*, job: Job) -> None:
     """Delete a job with its schedule and history; active runs are cancelled first so the
     engine stops their processes."""
-    from runs.models import RunStatus
-    from runs.services import run_cancel
-
-    for run in job.runs.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]):
-        run_cancel(run=run)
+    job_deleting.send(sender=Job, job=job)
     job.delete()
-
-
-# ---- the minute tick -------------------------------------------------------------------------
-
-
-def _record_skipped(job: Job, slots: list[datetime], reason: str, now: datetime) -> None:
-    """Missed slots become skipped runs in the job's history (idempotent per slot)."""
-    from runs.models import Run, RunStatus, TriggerType
-    from runs.services import job_spec
-
-    if not slots:
-        return
-    spec = job_spec(job)
-    Run.objects.bulk_create(
-        [
-            Run(
-                job=job,
-                status=RunStatus.SKIPPED,
-                trigger_type=TriggerType.SCHEDULED,
-                spec=spec,
-                priority=job.priority,
-                scheduled_for=slot,
-                available_at=now,
-                finished_at=now,
-                error_message=reason,
-            )
-            for slot in slots
-        ],
-        ignore_conflicts=True,  # a second scheduler recording the same slot is a no-op
-    )
-
-
-def _fmt(instant: datetime) -> str:
-    return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _due_slots(
-    job: Job, schedule: dict, now: datetime
-) -> tuple[list[datetime], int, datetime | None]:
-    """Slots from next_run_at up to now (the most recent MISSED_RECORD_LIMIT + 1 of them), how
-    many there were (capped by MISSED_SCAN_LIMIT), and the first slot after now."""
-    kept: deque[datetime] = deque(maxlen=MISSED_RECORD_LIMIT + 1)
-    total = 0
-    for slot in chain([job.next_run_at], schedule_iter(schedule, job.timezone, job.next_run_at)):
-        if slot > now:
-            return list(kept), total, slot
-        if total >= MISSED_SCAN_LIMIT:
-            break
-        kept.append(slot)
-        total += 1
-    else:
-        return list(kept), total, None  # the schedule has ended
-    return list(kept), total, schedule_next(schedule, job.timezone, now)
-
-
-@dataclasses.dataclass
-class _Firing:
-    """What the tick does for one due job: skipped slots, runs to enqueue, the advance."""
-
-    job: Job
-    # reason -> slots; (slot, trigger_type) to enqueue
-    skipped: dict[str, list[datetime]] = dataclasses.field(default_factory=dict)
-    fire: list[tuple[datetime, str]] = dataclasses.field(default_factory=list)
-    upcoming: datetime | None = None
-    schedule_gone: bool = False
-
-
-def _job_plan(job: Job, now: datetime) -> _Firing:
-    """The due slots of one job per its catch-up policy (no writes)."""
-    from runs.models import TriggerType
-
-    plan = _Firing(job)
-    schedule = _job_schedule(job)
-    if schedule is None:
-        plan.schedule_gone = True
-        return plan
-    slots, total, plan.upcoming = _due_slots(job, schedule, now)
-    on_time = slots[-1] if now - slots[-1] <= timedelta(seconds=MISSED_AFTER_SECONDS) else None
-    missed = slots[:-1] if on_time else slots
-    unlisted = total - len(slots)
-
-    skipped: list[tuple[datetime, str]] = []
-    policy = job.catchup_policy
-    if policy == CatchupPolicy.RUN_ALL:
-        window = timedelta(seconds=job.catchup_window_seconds)
-        for slot in missed:
-            if now - slot <= window:
-                plan.fire.append((slot, TriggerType.CATCHUP))
-            else:
-                skipped.append((slot, "missed: older than the catch-up window"))
-    elif policy == CatchupPolicy.RUN_ONCE and missed:
-        if on_time:
-            reason = f"missed: covered by the on-time run of {_fmt(on_time)}"
-            skipped.extend((slot, reason) for slot in missed)
-        else:
-            reason = f"missed: one catch-up run was started for {_fmt(missed[-1])}"
-            skipped.extend((slot, reason) for slot in missed[:-1])
-            plan.fire.append((missed[-1], TriggerType.CATCHUP))
-    else:
-        reason = "missed: the scheduler was not running (catch-up policy: skip)"
-        skipped.extend((slot, reason) for slot in missed)
-    if on_time:
-        plan.fire.append((on_time, TriggerType.SCHEDULED))
-
-    for slot, reason in skipped:
-        plan.skipped.setdefault(reason, []).append(slot)
-    if unlisted and skipped:
-        oldest = skipped[0][0]
-        extra = f" ({unlisted} earlier missed slots not listed)"
-        plan.skipped[skipped[0][1]].remove(oldest)
-        plan.skipped.setdefault(skipped[0][1] + extra, []).append(oldest)
-    return plan
-
-
-def _plans_apply(plans: list[_Firing], now: datetime) -> int:
-    """Write the plans of several jobs in one transaction: skipped slots, every run through one
-    runs.services.run_enqueue_many (the same policy code as run_enqueue), the advances."""
-    from runs.services import run_enqueue_many
-
-    with transaction.atomic():
-        for plan in plans:
-            for reason, reason_slots in plan.skipped.items():
-                _record_skipped(plan.job, reason_slots, reason, now)
-        items = [
-            {"job": plan.job, "trigger_type": trigger, "scheduled_for": slot}
-            for plan in plans
-            for slot, trigger in plan.fire
-        ]
-        created_by_job: dict = {}
-        for (_, was_created), item in zip(run_enqueue_many(items=items), items, strict=True):
-            if was_created:
-                created_by_job[item["job"].pk] = created_by_job.get(item["job"].pk, 0) + 1
-        # Conditional on the old value: a second scheduler, or an edit meanwhile, wins. Jobs
-        # with the same changes (every-minute jobs: the same next slot) share one UPDATE.
-        advances: dict[tuple, Q] = {}
-        for plan in plans:
-            job = plan.job
-            upcoming = None if plan.schedule_gone else plan.upcoming
-            fired = not plan.schedule_gone and bool(created_by_job.get(job.pk))
-            match = Q(pk=job.pk, next_run_at=job.next_run_at)
-            key = (upcoming, fired)
-            advances[key] = advances[key] | match if key in advances else match
-        for (upcoming, fired), match in advances.items():
-            changes = {"next_run_at": upcoming, **({"last_run_at": now} if fired else {})}
-            Job.objects.filter(match).update(**changes)
-    return sum(created_by_job.values())
-
-
-def _job_fire(job: Job, now: datetime) -> int:
-    """Enqueue the due slots of one job per its catch-up policy; advance next_run_at."""
-    return _plans_apply([_job_plan(job, now)], now)
-
-
-def _jobs_fire(jobs: list[Job], now: datetime, failed: set) -> int:
-    """One transaction for the group; if it fails, job by job so one broken job (added to
-    `failed`) cannot starve the others."""
-    plans = []
-    for job in jobs:
-        try:
-            plans.append(_job_plan(job, now))
-        except Exception:
-            failed.add(job.pk)
-            logger.exception("tick: job %s failed to fire", job.pk)
-    try:
-        return _plans_apply(plans, now)
-    except Exception:
-        logger.warning("tick: a group failed; firing its jobs one by one", exc_info=True)
-    created = 0
-    for plan in plans:
-        try:
-            created += _plans_apply([plan], now)
-        except Exception:  # one broken job must not starve the others
-            failed.add(plan.job.pk)
-            logger.exception("tick: job %s failed to fire", plan.job.pk)
-    return created
-
-
-def tick_run(*, now: datetime) -> int:
-    """Fire every enabled job whose next_run_at <= now; returns the runs created.
-
-    Reads only due jobs through the (enabled, next_run_at) index, so the cost follows the
-    jobs that are due; each group of TICK_COMMIT_EVERY jobs is written in one transaction with
-    a fixed number of queries. Idempotent: (job, scheduled_for) is unique and next_run_at
-    advances conditionally, so a second tick or a second scheduler process creates nothing."""
-    created = 0
-    failed: set = set()
-    while True:
-        due = list(
-            Job.objects.due(now)
-            .exclude(pk__in=failed)
-            .select_related("schedule")
-            .order_by("next_run_at")[:TICK_BATCH]
-        )
-        for start in range(0, len(due), TICK_COMMIT_EVERY):
-            created += _jobs_fire(due[start : start + TICK_COMMIT_EVERY], now, failed)
-        if len(due) < TICK_BATCH:
-            return created
 
 
 def job_schedule_summary(job: Job) -> dict:
     """The job's schedule as a dict (every key; the empty schedule when none is set)."""
-    return _job_schedule(job) or empty_schedule()
+    return job_schedule(job) or empty_schedule()

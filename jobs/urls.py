@@ -8,7 +8,6 @@ urlpatterns = [
     path("jobs", api.JobListApi.as_view(), name="job-list"),
     path("jobs/preview", api.SchedulePreviewApi.as_view(), name="job-schedule-preview"),
     path("jobs/<uuid:pk>", api.JobDetailApi.as_view(), name="job-detail"),
-    path("jobs/<uuid:pk>/run", api.JobRunApi.as_view(), name="job-run"),
     path("jobs/<uuid:pk>/enable", api.JobEnableApi.as_view(), name="job-enable"),
     path("jobs/<uuid:pk>/disable", api.JobDisableApi.as_view(), name="job-disable"),
     path("jobs/<uuid:pk>/preview", api.JobPreviewApi.as_view(), name="job-preview"),

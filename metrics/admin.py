@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from metrics.models import MetricAggregate, MetricSample
-from runs.admin import CappedCountPaginator
-from taskflow_site.admin_site import RoleScopedAdmin, bytes_text, time_tag
+from runs.admin.run_admin import CappedCountPaginator
+from taskflow_site.lib.admin import RoleScopedAdmin, bytes_text, time_tag
 
 
 class ReadOnlyAdminOnly(RoleScopedAdmin):

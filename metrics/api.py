@@ -15,7 +15,7 @@ from metrics.serializers import (
     RunMetricsOutput,
 )
 from runs.models import Run
-from taskflow_site.api import envelope, parse_query
+from taskflow_site.lib.api import envelope, parse_query
 
 RANGE_DAYS = {"7d": 7, "30d": 30, "90d": 90}
 

@@ -6,7 +6,7 @@ import logging
 
 from metrics.retention import retention_prune
 from metrics.rollups import next_hour_boundary, rollup_recent
-from runs.cluster import Step
+from taskflow_site.lib.steps import Step
 
 logger = logging.getLogger("taskflow.metrics")
 
@@ -47,7 +47,7 @@ def _rollups(now: float) -> bool:
     return rollup_recent() > 0
 
 
-def metrics_steps() -> list[Step]:
+def metrics_steps(sender=None, **kwargs) -> list[Step]:
     retention = RetentionJob()
     return [
         Step("rollups", _rollups, next_at=next_hour_boundary),

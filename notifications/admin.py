@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts import services as account_services
 from notifications.models import Notification, SmtpSettings
 from notifications.services import (
     SmtpSettingsError,
@@ -18,7 +19,6 @@ from notifications.services import (
     smtp_settings_get,
     smtp_settings_update,
 )
-from taskflow_site import netguard
 
 
 def _is_admin(request) -> bool:
@@ -154,7 +154,9 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
         current = smtp_settings_get()
         settings_form = SmtpSettingsForm(initial=current)
         test_form = TestMailForm(initial={"to": request.user.email})
-        allowlist_form = AllowlistForm(initial={"entries": "\n".join(netguard.allowlist_stored())})
+        allowlist_form = AllowlistForm(
+            initial={"entries": "\n".join(account_services.allowlist_stored())}
+        )
         if request.method == "POST":
             action = request.POST.get("action")
             if action == "save":
@@ -174,7 +176,9 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
                 if allowlist_form.is_valid():
                     lines = allowlist_form.cleaned_data["entries"].splitlines()
                     try:
-                        netguard.allowlist_update(entries=[ln for ln in lines if ln.strip()])
+                        account_services.allowlist_update(
+                            entries=[ln for ln in lines if ln.strip()]
+                        )
                     except ValueError as exc:
                         allowlist_form.add_error("entries", str(exc))
                     else:

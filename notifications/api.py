@@ -15,7 +15,7 @@ from notifications.serializers import (
     SmtpTestOutput,
     smtp_output,
 )
-from taskflow_site.api import envelope
+from taskflow_site.lib.api import envelope
 
 
 class SmtpSettingsApi(APIView):

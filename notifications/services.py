@@ -28,11 +28,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts import services as account_services
 from accounts.models import Setting
 from jobs.models import Job, NotifyOn
 from notifications.models import Channel, DeliveryStatus, Notification
 from runs.models import Run, RunStatus
-from taskflow_site import netguard
+from runs.services import run_log_lines
+from taskflow_site.lib import netguard
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +234,11 @@ def run_notify(*, run: Run) -> None:
         logger.exception("could not plan notifications for run %s", run.pk)
 
 
+def run_finished_notify(sender, *, run: Run, **kwargs) -> None:
+    """runs.seams.run_finished: the engine's final state of a run."""
+    run_notify(run=run)
+
+
 _delivering: set[threading.Thread] = set()
 _delivering_lock = threading.Lock()
 
@@ -386,7 +393,6 @@ def run_summary(run: Run) -> dict:
 
 
 def _log_tail(run: Run, count: int = LOG_TAIL_LINES) -> list[str]:
-    from runs.services import run_log_lines
 
     total = Run.objects.filter(pk=run.pk).values_list("log_lines", flat=True).first() or 0
     lines = run_log_lines(run=run, after=max(0, total - count), limit=count)
@@ -485,7 +491,7 @@ def _deliver_webhook(notification: Notification) -> None:
         "run": summary,
     }
     body = json.dumps(payload).encode()
-    allowlist = netguard.allowlist_load()
+    allowlist = account_services.allowlist_load()
     last_error = ""
     for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
         if attempt > 1:

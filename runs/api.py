@@ -17,11 +17,10 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdmin
 from accounts.throttles import RunThrottle, UserThrottle
-from jobs.api import IDEMPOTENCY_HEADER
 from jobs.models import Job, JobKind
 from jobs.serializers import task_job_fields, task_payload
 from runs import services as run_services
-from runs.models import Run
+from runs.models import Run, TriggerType
 from runs.recent import newest_page
 from runs.serializers import (
     TASK_STATUS,
@@ -30,10 +29,11 @@ from runs.serializers import (
     RunListOutput,
     RunListQuery,
     RunOutput,
+    RunTriggeredOutput,
     TaskInput,
     TaskOutput,
 )
-from taskflow_site.api import envelope, parse_query
+from taskflow_site.lib.api import IDEMPOTENCY_HEADER, envelope, idempotency_key, parse_query
 
 TOTAL_CAP = 10_000
 
@@ -41,6 +41,35 @@ TOTAL_CAP = 10_000
 def _visible_run(request, pk) -> Run:
     runs = Run.objects.visible_to(request.user).select_related("job", "triggered_by")
     return get_object_or_404(runs, pk=pk)
+
+
+class JobRunApi(APIView):
+    throttle_classes = [UserThrottle, RunThrottle]
+
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: RunTriggeredOutput, 200: RunTriggeredOutput},
+        tags=["jobs"],
+    )
+    def post(self, request, pk):
+        job = get_object_or_404(Job.objects.visible_to(request.user), pk=pk)
+        run, created = run_services.run_enqueue(
+            job=job,
+            trigger_type=TriggerType.MANUAL,
+            triggered_by=request.user,
+            idempotency_key=idempotency_key(request, f"manual:{request.user.pk}:{job.pk}"),
+        )
+        data = {
+            "runId": run.id,
+            "jobId": job.id,
+            "status": run.status,
+            "triggeredAt": run.created_at,
+        }
+        return envelope(
+            RunTriggeredOutput(data).data,
+            status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
 
 
 class RunListApi(APIView):

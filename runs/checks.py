@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
+from taskflow_site.lib.dbcheck import MIN_BUSY_TIMEOUT_MS, database_pragmas
+
 
 @register()
 def check_q_cluster(app_configs=None, **kwargs) -> list[Error]:
@@ -63,7 +65,6 @@ def check_sqlite_pragmas(app_configs=None, databases=None, **kwargs) -> list[Err
     """WAL, foreign keys and a busy timeout >= 5 s on this process's SQLite connection."""
     if not databases or "default" not in databases:
         return []
-    from taskflow_site.dbcheck import MIN_BUSY_TIMEOUT_MS, database_pragmas
 
     pragmas = database_pragmas()
     if pragmas.get("ok"):

@@ -21,7 +21,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.tickets import ticket_issued_at, ticket_redeem
 from runs import live
+from runs.models import Run
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +59,6 @@ class Viewer:
 
 
 def _authenticate_sync(scope, ticket: str | None) -> Viewer | None:
-    from accounts.tickets import ticket_issued_at, ticket_redeem
 
     now = timezone.now()
     if ticket:
@@ -82,9 +84,6 @@ def _still_valid_sync(viewer: Viewer, run_id=None) -> bool:
     ended or expired, or the run no longer visible -> False."""
     from importlib import import_module
 
-    from accounts.models import User
-    from runs.models import Run
-
     now = timezone.now()
     if viewer.expires_at is not None and now >= viewer.expires_at:
         return False
@@ -109,7 +108,6 @@ def _still_valid_sync(viewer: Viewer, run_id=None) -> bool:
 
 
 def _visible_run_id(user, run_id):
-    from runs.models import Run
 
     return Run.objects.visible_to(user).filter(pk=run_id).values_list("pk", flat=True).first()
 
@@ -273,8 +271,6 @@ class RunLogConsumer(_AuthenticatedConsumer):
 
 def _dashboard_changes(user, since: datetime) -> list[dict]:
     from django.db.models import Q
-
-    from runs.models import Run
 
     rows = (
         Run.objects.visible_to(user)

@@ -11,7 +11,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from runs.logformat import decode_chunk
+from runs.models import LogChunk, Run, RunStatus
+from runs.seams import samples_wanted
+from taskflow_site.lib.formatting import iso
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +37,6 @@ def notify_run_changed(run_id, *, kind: str = "log") -> None:
     if not settings.CONFIG.redis_url:
         return
     try:
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
-
         layer = get_channel_layer()
         message = {"type": "run.changed", "run_id": str(run_id), "kind": kind}
         async_to_sync(layer.group_send)(run_group(run_id), message)
@@ -43,7 +49,6 @@ def notify_run_changed(run_id, *, kind: str = "log") -> None:
 # ---- The reading side: what a live viewer is sent (runs.consumers forwards it) ----
 
 MAX_LINES_PER_READ = 2000  # per poll; a flood is paced, never read whole into memory
-MAX_SAMPLES_PER_READ = 500
 
 
 @dataclass
@@ -57,14 +62,10 @@ class LiveSnapshot:
 
     @property
     def finished(self) -> bool:
-        from runs.models import RunStatus
-
         return self.status in RunStatus.finished()
 
 
 def status_message(run_id, *, status, exit_code, duration_ms, at) -> dict:
-    from metrics.services import iso
-
     return {
         "type": "status",
         "runId": str(run_id),
@@ -76,8 +77,6 @@ def status_message(run_id, *, status, exit_code, duration_ms, at) -> dict:
 
 
 def log_message(run_id, line) -> dict:
-    from metrics.services import iso
-
     return {
         "type": "log",
         "runId": str(run_id),
@@ -97,13 +96,6 @@ def live_snapshot(
     line, so the lines read next are complete and the final status can close the stream.
     Chunks are found through the (run, last_line) index.
     """
-    from django.utils import timezone
-
-    from metrics.models import MetricSample
-    from metrics.services import sample_message
-    from runs.logformat import decode_chunk
-    from runs.models import LogChunk, Run
-
     row = (
         Run.objects.filter(pk=run_id)
         .values("status", "exit_code", "duration_ms", "started_at", "finished_at")
@@ -135,43 +127,43 @@ def live_snapshot(
             del lines[line_limit:]
             break
 
-    samples = list(
-        MetricSample.objects.filter(run_id=run_id, id__gt=after_sample_id).order_by("id")[
-            :MAX_SAMPLES_PER_READ
-        ]
-    )
-    last_sample_id = samples[-1].id if samples else after_sample_id
-    sample_messages = [
-        {"type": "metric", "runId": str(run_id), **sample_message(sample)} for sample in samples
-    ]
+    sample_messages, last_sample_id = _samples(run_id, after_id=after_sample_id)
     return LiveSnapshot(row["status"], message, lines, more, sample_messages, last_sample_id)
 
 
-def live_probe(run_id) -> tuple | None:
-    """(status, last stored line, last sample id) of a run in one small indexed query; None if
-    the run is gone. Followers compare it with the previous probe and skip the full read when
-    nothing changed (an idle viewer then costs one raw query per poll, not three ORM ones)."""
-    from django.db import connection
+def _samples(run_id, *, after_id: int, limit: int | None = None) -> tuple[list[dict], int]:
+    """The run's sample messages after `after_id` and the last id read, from whoever stores
+    samples (metrics, through runs.seams.samples_wanted); none when nobody does."""
+    extra = {} if limit is None else {"limit": limit}
+    for _, (messages, last_id) in samples_wanted.send(
+        sender=Run, run_id=run_id, after_id=after_id, **extra
+    ):
+        return messages, last_id
+    return [], after_id
 
-    from metrics.models import MetricSample
-    from runs.models import LogChunk, Run
 
+def live_probe(run_id, *, after_sample_id: int = 0) -> tuple | None:
+    """(status, last stored line, newest sample id seen) of a run in two small indexed
+    queries; None if the run is gone. Followers compare it with the previous probe and skip
+    the full read when nothing changed."""
     key = Run._meta.pk.get_db_prep_value(run_id, connection)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT r.status,"  # noqa: S608 (table names from the models, values bound)
-            f" (SELECT MAX(c.last_line) FROM {LogChunk._meta.db_table} c WHERE c.run_id = %s),"
-            f" (SELECT MAX(s.id) FROM {MetricSample._meta.db_table} s WHERE s.run_id = %s)"
+            f" (SELECT MAX(c.last_line) FROM {LogChunk._meta.db_table} c WHERE c.run_id = %s)"
             f" FROM {Run._meta.db_table} r WHERE r.id = %s",
-            [key, key, key],
+            [key, key],
         )
         row = cursor.fetchone()
-    return tuple(row) if row else None
+    if row is None:
+        return None
+    _, newer = _samples(run_id, after_id=after_sample_id, limit=1)
+    return (*row, newer)
 
 
 def live_poll(run_id, *, after_line: int, after_sample_id: int, line_limit: int, last_probe):
-    """The follower's one database call per tick: (probe, snapshot or None when unchanged)."""
-    probe = live_probe(run_id)
+    """The follower's database reads per tick: (probe, snapshot or None when unchanged)."""
+    probe = live_probe(run_id, after_sample_id=after_sample_id)
     if probe is None:
         return None, LiveSnapshot(None, None, [], False, [], after_sample_id)
     if probe == last_probe:

@@ -182,3 +182,10 @@ class TaskOutput(serializers.Serializer):
     startedAt = serializers.DateTimeField(allow_null=True)
     finishedAt = serializers.DateTimeField(allow_null=True)
     duration = serializers.IntegerField(allow_null=True)
+
+
+class RunTriggeredOutput(serializers.Serializer):
+    runId = serializers.UUIDField()
+    jobId = serializers.UUIDField()
+    status = serializers.CharField()
+    triggeredAt = serializers.DateTimeField()

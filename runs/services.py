@@ -1,7 +1,7 @@
 """Run workflows: enqueue (with overlap, queue bound and idempotency), cancel, re-run, logs.
 
 The Run table is the durable queue (DESIGN.md decision 1); the executor claims from it
-(runs.queue) and wakes on `wake_workers()` sent after each enqueue commits.
+(runs.engine.claim) and wakes on `wake_workers()` sent after each enqueue commits.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from runs.engine.wake import wake_workers
+from runs.live import notify_run_changed
 from runs.logformat import LogLine, decode_chunk, encode_lines
 from runs.models import LogChunk, Run, RunStatus, TriggerType
+from runs.seams import run_finished
 
 logger = logging.getLogger(__name__)
 
@@ -121,14 +124,11 @@ def _wake_on_commit() -> None:
     """One wake-up per transaction, however many runs it queued (bulk enqueues)."""
     from django.db import connection
 
-    from runs.wake import wake_workers
-
     if not any(entry[1] is wake_workers for entry in connection.run_on_commit):
         transaction.on_commit(wake_workers)
 
 
 def _notify_status_on_commit(run_id) -> None:
-    from runs.live import notify_run_changed
 
     transaction.on_commit(lambda: notify_run_changed(run_id, kind="status"))
 
@@ -221,7 +221,6 @@ def _existing(*, idempotency_key, job=None, scheduled_for=None) -> Run | None:
 
 def _after_enqueue(runs: list[Run]) -> None:
     """On commit: one wake-up if anything is pending, one status notice per new run."""
-    from runs.live import notify_run_changed
 
     if any(run.status == RunStatus.PENDING for run in runs):
         _wake_on_commit()
@@ -390,13 +389,18 @@ def run_rerun(*, run: Run, by) -> tuple[Run, bool]:
 
 
 def notify_final(run: Run) -> None:
-    """Tell notifications about a run's final state; can never fail or block the caller."""
-    try:
-        from notifications.services import run_notify
+    """Tell the layers above about a run's final state; can never fail or block the caller."""
+    for receiver, result in run_finished.send_robust(sender=Run, run=run):
+        if isinstance(result, Exception):
+            logger.error(
+                "run_finished receiver %s failed for run %s", receiver, run.pk, exc_info=result
+            )
 
-        run_notify(run=run)
-    except Exception:  # notifications are H6's, best-effort from the engine's side
-        logger.exception("run_notify failed for run %s", run.pk)
+
+def active_runs_cancel(sender, *, job, **kwargs) -> None:
+    """jobs.seams.job_deleting: cancel the job's active runs so the engine stops them."""
+    for run in job.runs.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]):
+        run_cancel(run=run)
 
 
 def _system_line(run: Run, text: str, *, now) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from runs.engine.drain import Drain
+
 
 def run_drain(linger: float | None = None) -> int:
     """Claim and execute pending runs until idle; returns how many ran."""
-    from runs.worker import Drain
 
     return Drain(linger=linger).run()

@@ -1,10 +1,11 @@
-"""/api/runs and LocalFlow's /api/tasks."""
+"""/api/runs, the trigger /api/jobs/<id>/run, and LocalFlow's /api/tasks."""
 
 from django.urls import path
 
 from runs import api
 
 urlpatterns = [
+    path("jobs/<uuid:pk>/run", api.JobRunApi.as_view(), name="job-run"),
     path("runs", api.RunListApi.as_view(), name="run-list"),
     path("runs/<uuid:pk>", api.RunDetailApi.as_view(), name="run-detail"),
     path("runs/<uuid:pk>/cancel", api.RunCancelApi.as_view(), name="run-cancel"),

@@ -9,13 +9,20 @@ import json
 from datetime import timedelta
 
 from django.contrib import admin
-from django.contrib.admin.apps import AdminConfig
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+
+from jobs.models import Job
+from jobs.schedule import ScheduleError
+from jobs.services import job_preview
+from metrics.models import MetricAggregate, PeriodType
+from metrics.services import dashboard_stats
+from runs.models import Run
+from runs.recent import newest_page
+from taskflow_site.lib.formatting import iso
 
 
 class TaskFlowAdminSite(admin.AdminSite):
@@ -61,8 +68,6 @@ class TaskFlowAdminSite(admin.AdminSite):
         """Next fire times for the editor's current (unsaved) schedule, or field errors."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        from jobs.schedule import ScheduleError
-        from jobs.services import job_preview
 
         try:
             body = json.loads(request.body or b"{}")
@@ -79,13 +84,12 @@ class TaskFlowAdminSite(admin.AdminSite):
         try:
             times = job_preview(schedule=schedule, tz_name=tz_name, count=5)
         except ScheduleError as exc:
-            return JsonResponse({"errors": schedule_error_dict(exc)}, status=400)
+            return JsonResponse({"errors": exc.errors}, status=400)
         return JsonResponse({"timezone": tz_name, "times": [t.isoformat() for t in times]})
 
     # ---- metrics ----
 
     def metrics_page(self, request):
-        from jobs.models import Job
 
         jobs = Job.objects.visible_to(request.user).only("id", "name").order_by("name")
         job = None
@@ -114,80 +118,8 @@ class TaskFlowAdminSite(admin.AdminSite):
         return TemplateResponse(request, "taskflow/metrics.html", context)
 
 
-class RoleScopedAdmin(admin.ModelAdmin):
-    """RBAC for one model: admins manage everything; users see what `visible_to` allows.
-
-    Users never add or delete; `user_can_change` says whether they may edit what they see;
-    `admin_only` hides the model from users altogether. Objects outside the viewer's scope are
-    a 404 (never the admin's "perhaps it was deleted" redirect, which admits nothing either but
-    is not what the API does).
-    """
-
-    admin_only = False
-    user_can_change = False
-
-    @staticmethod
-    def is_admin(request) -> bool:
-        return bool(getattr(request.user, "is_admin", False))
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if self.is_admin(request):
-            return queryset
-        if self.admin_only:
-            return queryset.none()
-        return queryset.visible_to(request.user)
-
-    def has_module_permission(self, request):
-        return self.is_admin(request) or not self.admin_only
-
-    def has_view_permission(self, request, obj=None):
-        return self.is_admin(request) or not self.admin_only
-
-    def has_change_permission(self, request, obj=None):
-        return self.is_admin(request) or (self.user_can_change and not self.admin_only)
-
-    def has_add_permission(self, request):
-        return self.is_admin(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return self.is_admin(request)
-
-    def has_run_permission(self, request, obj=None):
-        """Running (run now, cancel, re-run) is allowed on whatever the viewer can see."""
-        return not self.admin_only or self.is_admin(request)
-
-    def get_object(self, request, object_id, from_field=None):
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404("No such object.")
-        return obj
-
-
-class TaskFlowAdminConfig(AdminConfig):
-    """Makes TaskFlowAdminSite `admin.site`, so every app's admin.py registers on it."""
-
-    default_site = "taskflow_site.admin_site.TaskFlowAdminSite"
-
-
-def schedule_error_dict(exc) -> dict[str, list[str]]:
-    errors = getattr(exc, "errors", None)
-    if not isinstance(errors, dict):
-        errors = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
-    if not errors:
-        errors = {"schedule": [str(exc)]}
-    return {
-        key: [str(m) for m in (msgs if isinstance(msgs, list | tuple) else [msgs])]
-        for key, msgs in errors.items()
-    }
-
-
 def dashboard_payload(request) -> dict:
     """KPIs, recent runs and upcoming runs, scoped to the viewer (one JSON for page and refresh)."""
-    from jobs.models import Job
-    from metrics.services import dashboard_stats
-    from runs.models import Run
-    from runs.recent import newest_page
 
     user = request.user
     recent = (
@@ -245,10 +177,6 @@ def dashboard_payload(request) -> dict:
     }
 
 
-def iso(value) -> str | None:
-    return value.isoformat() if value else None
-
-
 def metrics_series(*, user, job, range_days: int) -> dict:
     """Rollups per period for one job or every job the user sees: hourly for 7 days, else daily.
 
@@ -256,9 +184,6 @@ def metrics_series(*, user, job, range_days: int) -> dict:
     weighted by run count so a busy job counts for what it ran.
     """
     from django.db.models import F, Max, Sum
-
-    from jobs.models import Job
-    from metrics.models import MetricAggregate, PeriodType
 
     period = PeriodType.HOURLY if range_days <= 7 else PeriodType.DAILY
     since = timezone.now() - timedelta(days=range_days)
@@ -318,43 +243,3 @@ def metrics_series(*, user, job, range_days: int) -> dict:
 
 def _per_run(weighted, runs: int):
     return round(weighted / runs, 2) if weighted is not None and runs else None
-
-
-# ---- display helpers shared by the admin modules ----
-
-
-def time_tag(value):
-    """A <time> the page's script shows in the viewer's zone; UTC text without script."""
-    if not value:
-        return "—"
-    return format_html(
-        '<time datetime="{}">{} UTC</time>', value.isoformat(), value.strftime("%Y-%m-%d %H:%M:%S")
-    )
-
-
-def status_badge(status: str, label: str | None = None):
-    return format_html('<span class="tf-badge tf-{}">{}</span>', status, label or status)
-
-
-def duration_text(ms) -> str:
-    if ms is None:
-        return "—"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, seconds = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
-
-
-def bytes_text(value) -> str:
-    if value is None:
-        return "—"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"

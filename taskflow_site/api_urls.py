@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from taskflow_site.api import ApiDocsView
+from taskflow_site.lib.api import ApiDocsView
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -52,7 +52,7 @@ INSTALLED_APPS = [
     "runs",
     "metrics",
     "notifications",
-    "taskflow_site.admin_site.TaskFlowAdminConfig",  # admin.site = TaskFlowAdminSite (RBAC)
+    "taskflow_site.apps.TaskFlowAdminConfig",  # admin.site = TaskFlowAdminSite (RBAC)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -203,9 +203,9 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "taskflow_site.api.exception_handler",
+    "EXCEPTION_HANDLER": "taskflow_site.lib.api.exception_handler",
     # 2xx bodies documented inside the envelope, errors as the seed's error body
-    "DEFAULT_SCHEMA_CLASS": "taskflow_site.openapi.EnvelopeAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "taskflow_site.lib.openapi.EnvelopeAutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttles.UserThrottle"],
     "NUM_PROXIES": CONFIG.trusted_proxies,
     "DEFAULT_THROTTLE_RATES": {"login": "5/min", "run": "10/min", "user": "100/min"},

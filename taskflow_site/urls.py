@@ -21,5 +21,5 @@ urlpatterns = [
 ]
 
 # under /api/ an unknown URL or a malformed id is the JSON error envelope, not an HTML page
-handler404 = "taskflow_site.api.api_not_found"
-handler500 = "taskflow_site.api.api_server_error"
+handler404 = "taskflow_site.lib.api.api_not_found"
+handler500 = "taskflow_site.lib.api.api_server_error"

@@ -10,7 +10,8 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from taskflow_site.dbcheck import database_pragmas
+from runs.models import WorkerHeartbeat
+from taskflow_site.lib.dbcheck import database_pragmas
 
 
 def health_report() -> tuple[bool, dict]:
@@ -27,8 +28,6 @@ def health_report() -> tuple[bool, dict]:
         report["checks"]["database"] = f"error: {exc.__class__.__name__}"
         problems.append("database is not answering")
     else:
-        from runs.models import WorkerHeartbeat
-
         stale = timedelta(seconds=settings.TASKFLOW["STALE_AFTER_SECONDS"])
         for role in settings.TASKFLOW_HEALTH_ROLES:
             beat = (

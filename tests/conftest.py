@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import token_pair_for
-from tests.factories import AdminFactory, UserFactory
+from jobs.services import job_next_run
+from runs.models import RunStatus
+from tests.factories import AdminFactory, JobFactory, RunFactory, ScheduleFactory, UserFactory
+from tests.support.clients import add_log_lines, logged_in
 
 
 @pytest.fixture(autouse=True)
@@ -68,3 +72,53 @@ def processes(tmp_path):
     group = ProcessGroup(tmp_path)
     yield group
     group.stop_all()
+
+
+# ---- the personas in the admin (session login) ----
+
+
+@pytest.fixture
+def admin_client(admin_user):
+    return logged_in(admin_user)
+
+
+@pytest.fixture
+def owner_client(owner):
+    return logged_in(owner)
+
+
+@pytest.fixture
+def outsider_client(outsider):
+    return logged_in(outsider)
+
+
+# ---- an owner's job and run with logs, and an outsider's job ----
+
+
+@pytest.fixture
+def owner_job(owner):
+    job = JobFactory(name="owner-job", created_by=owner)
+    ScheduleFactory(job=job, hours=[3], minutes=[0])
+    job.next_run_at = job_next_run(job=job, after=timezone.now())
+    job.save(update_fields=["next_run_at"])
+    return job
+
+
+@pytest.fixture
+def outsider_job(outsider):
+    return JobFactory(name="outsider-job", created_by=outsider)
+
+
+@pytest.fixture
+def owner_run(owner_job):
+    now = timezone.now()
+    run = RunFactory(
+        job=owner_job,
+        status=RunStatus.SUCCESS,
+        exit_code=0,
+        started_at=now,
+        finished_at=now,
+        duration_ms=1200,
+    )
+    add_log_lines(run, ["line one", "line two", "line three"])
+    return run

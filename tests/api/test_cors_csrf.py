@@ -9,7 +9,7 @@ from django.conf import settings
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from tests.api.conftest import CSRF_SECRET
+from tests.support.clients import CSRF_SECRET
 
 pytestmark = pytest.mark.django_db
 

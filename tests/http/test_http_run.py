@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from runs.httpjob import (
+from runs.engine.httpjob import (
     CANCELLED_EXIT,
     HTTP_ERROR_EXIT,
     NETWORK_ERROR_EXIT,

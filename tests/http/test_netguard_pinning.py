@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from taskflow_site import netguard
+from taskflow_site.lib import netguard
 from tests.http.servers import LocalServer, Reply
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")

@@ -39,8 +39,8 @@ def test_it_returns_daily_points_from_rollups_and_today_live():
 
     assert data["granularity"] == "daily"
     assert [p["periodStart"] for p in data["points"]] == [
-        "2026-03-05T00:00:00.000Z",
-        "2026-03-10T00:00:00.000Z",
+        "2026-03-05T00:00:00Z",
+        "2026-03-10T00:00:00Z",
     ]
     assert [p["runCount"] for p in data["points"]] == [2, 1]
     assert data["points"][0]["successRate"] == 0.5
@@ -63,7 +63,7 @@ def test_it_uses_hourly_points_for_a_week_and_respects_the_range():
     data = job_metrics(job=job, range_days=7)
 
     assert data["granularity"] == "hourly"
-    assert [p["periodStart"] for p in data["points"]] == ["2026-03-09T08:00:00.000Z"]
+    assert [p["periodStart"] for p in data["points"]] == ["2026-03-09T08:00:00Z"]
     assert data["summary"]["runCount"] == 1
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from runs.engine.claim import run_claim
+from runs.engine.drain import Drain
+from runs.engine.process import marker_processes
 from runs.models import Run, RunStatus
-from runs.process import marker_processes
-from runs.queue import run_claim
 from runs.services import run_enqueue, run_enqueue_task, run_log_lines
-from runs.worker import Drain
 
 
 def execute(run: Run) -> Run:

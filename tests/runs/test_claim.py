@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from runs.engine.claim import BudgetExceeded, run_claim
 from runs.models import RunStatus
-from runs.queue import BudgetExceeded, run_claim
 from tests.factories import JobFactory, RunFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from runs.executor import executor_lock
+from runs.engine.executor import executor_lock
+from runs.engine.reconciler import reconcile_step
 from runs.models import RunStatus
-from runs.reconciler import reconcile_step
 from tests.factories import RunFactory
 from tests.runs.helpers import lines, run_script
 

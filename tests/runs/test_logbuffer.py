@@ -1,8 +1,8 @@
-"""runs.logbuffer: splitting raw output into lines and the head + tail cap (pure Python)."""
+"""runs.engine.logbuffer: splitting raw output into lines and the head + tail cap (pure Python)."""
 
 from __future__ import annotations
 
-from runs.logbuffer import LINE_MAX, LogBuffer, StreamSplitter
+from runs.engine.logbuffer import LINE_MAX, LogBuffer, StreamSplitter
 from runs.logformat import decode_data
 
 

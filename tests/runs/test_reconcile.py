@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from runs.engine.reconciler import Dispatcher, reconcile_step
+from runs.engine.wake import WakeSocket, wake_dir, wake_workers
 from runs.models import Run, RunStatus, WorkerHeartbeat
-from runs.reconciler import Dispatcher, reconcile_step
-from runs.wake import WakeSocket, wake_dir, wake_workers
 from tests.factories import JobFactory, RunFactory
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from runs.engine.claim import retry_delay
 from runs.models import Run, RunStatus, TriggerType
-from runs.queue import retry_delay
 from tests.factories import JobFactory
 from tests.runs.helpers import execute, run_job
 

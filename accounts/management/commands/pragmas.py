@@ -6,7 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from taskflow_site.dbcheck import database_pragmas
+from taskflow_site.lib.dbcheck import database_pragmas
 
 
 class Command(BaseCommand):

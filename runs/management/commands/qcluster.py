@@ -12,12 +12,12 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from jobs.tick import tick_steps
-from metrics.steps import metrics_steps
-from notifications.steps import notification_steps
-from runs.cluster import ClusterLoop, Step, heartbeat_beat, heartbeat_forget
-from runs.reconciler import DISPATCH_SECONDS, Dispatcher, drains_interrupt, reconcile_step
-from taskflow_site.dbcheck import log_database_pragmas
+from runs.engine.heartbeats import heartbeat_beat, heartbeat_forget
+from runs.engine.reconciler import DISPATCH_SECONDS, Dispatcher, drains_interrupt, reconcile_step
+from runs.engine.tick import tick_steps
+from runs.seams import cluster_steps_wanted
+from taskflow_site.lib.dbcheck import log_database_pragmas
+from taskflow_site.lib.steps import ClusterLoop, Step
 
 
 def cluster_steps() -> list[Step]:
@@ -30,8 +30,9 @@ def cluster_steps() -> list[Step]:
         # keep TASKFLOW workers' drain loops delivered (django-q2 only delivers)
         Step("dispatch", Dispatcher(), interval=DISPATCH_SECONDS),
         *tick_steps(),  # due jobs -> runs right after each minute boundary; "tick" heartbeat
-        *notification_steps(),  # deliver notifications a dead worker left pending
-        *metrics_steps(),  # hourly/daily rollups, retention after midnight UTC (last: slowest)
+        # the apps above the engine: rollups and retention (metrics), pending deliveries
+        # (notifications), in INSTALLED_APPS order
+        *(step for _, steps in cluster_steps_wanted.send(sender=None) for step in steps),
     ]
 
 

@@ -14,7 +14,13 @@ import uuid
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from jobs.models import Job
+from runs.engine.claim import run_claim
+from runs.engine.drain import Drain
+from runs.engine.executor import worker_name
+from runs.engine.process import become_subreaper
 from runs.models import RunStatus, TriggerType
+from runs.services import run_enqueue
 
 EXIT_CODES = {
     RunStatus.SUCCESS: 0,
@@ -35,7 +41,6 @@ class Command(BaseCommand):
         )
 
     def _job(self, ref: str):
-        from jobs.models import Job
 
         try:
             return Job.objects.get(pk=uuid.UUID(ref))
@@ -49,10 +54,6 @@ class Command(BaseCommand):
         sys.exit(2)
 
     def handle(self, *args, **options):
-        from runs.executor import worker_name
-        from runs.queue import run_claim
-        from runs.services import run_enqueue
-        from runs.worker import Drain
 
         job = self._job(options["job"])
         with transaction.atomic():
@@ -68,7 +69,6 @@ class Command(BaseCommand):
         if claimed is None:
             self.stderr.write(run.error_message or "the run was taken by another worker")
             sys.exit(EXIT_CODES.get(run.status, 1))
-        from runs.process import become_subreaper
 
         become_subreaper()  # escaped descendants of the job come back to us to be killed
         drain = Drain(linger=0, budget=0)

@@ -1,4 +1,4 @@
-"""HTTP-request runs (LocalFlow's http handler), sent through taskflow_site.netguard.
+"""HTTP-request runs (LocalFlow's http handler), sent through taskflow_site.lib.netguard.
 
 Exit codes the executor maps to a status: 0 = 2xx, 1 = any other HTTP status, 2 = refused by
 netguard or a network error, TIMEOUT_EXIT (124) = the deadline/timeout passed, CANCELLED_EXIT
@@ -18,7 +18,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from taskflow_site import netguard
+from accounts import services as account_services
+from taskflow_site.lib import netguard
 
 OK_EXIT = 0
 HTTP_ERROR_EXIT = 1
@@ -93,7 +94,7 @@ def http_run(
         if timeout <= 0:
             emit("system", "timeout: the request timeout must be positive")
             return NETWORK_ERROR_EXIT
-        allowlist = netguard.allowlist_load()
+        allowlist = account_services.allowlist_load()
     except Exception as exc:  # a malformed spec must end as a failed run, not a crash
         emit("system", f"invalid HTTP request spec: {exc}")
         return NETWORK_ERROR_EXIT

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from runs.models import Run, RunStatus, TriggerType
-from tests.api.conftest import add_log_lines
 from tests.factories import RunFactory
+from tests.support.clients import add_log_lines
 
 pytestmark = pytest.mark.django_db
 

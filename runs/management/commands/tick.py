@@ -9,7 +9,9 @@ import threading
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from runs.cluster import ClusterLoop, heartbeat_forget
+from runs.engine.heartbeats import heartbeat_forget
+from runs.engine.tick import tick_run, tick_steps
+from taskflow_site.lib.steps import ClusterLoop
 
 
 class Command(BaseCommand):
@@ -19,9 +21,6 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="One pass now, then exit")
 
     def handle(self, *args, **options):
-        from jobs.services import tick_run
-        from jobs.tick import tick_steps
-
         if options["once"]:
             created = tick_run(now=timezone.now())
             self.stdout.write(f"{created} run(s) enqueued")

@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from tests.api.conftest import login
 from tests.factories import UserFactory
+from tests.support.clients import login
 
 
 @pytest.mark.django_db(transaction=True)

@@ -18,16 +18,18 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from jobs.models import Job
+from metrics.models import MetricSample
 from runs.models import Run, RunStatus, WorkerHeartbeat
 from runs.recent import newest_page
-from taskflow_site.admin_site import (
+from runs.services import run_cancel, run_log_lines, run_rerun
+from taskflow_site.lib.admin import (
     RoleScopedAdmin,
     bytes_text,
     duration_text,
-    iso,
     status_badge,
     time_tag,
 )
+from taskflow_site.lib.formatting import iso
 
 LINES_PAGE_MAX = 5000
 
@@ -255,7 +257,6 @@ class RunAdmin(RoleScopedAdmin):
 
     @admin.action(description="Cancel selected runs", permissions=["run"])
     def cancel_runs(self, request, queryset):
-        from runs.services import run_cancel
 
         done = []
         for run in queryset.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]):
@@ -274,7 +275,6 @@ class RunAdmin(RoleScopedAdmin):
 
     @admin.action(description="Re-run the jobs of selected runs", permissions=["run"])
     def rerun_runs(self, request, queryset):
-        from runs.services import run_rerun
 
         for run in queryset.filter(job__isnull=False).select_related("job"):
             new_run, _ = run_rerun(run=run, by=request.user)
@@ -305,7 +305,6 @@ class RunAdmin(RoleScopedAdmin):
 
     def lines_view(self, request, object_id):
         """Log lines after N (paged by line number) for the viewer's "load earlier"."""
-        from runs.services import run_log_lines
 
         run = self.get_object(request, object_id)
         try:
@@ -318,7 +317,6 @@ class RunAdmin(RoleScopedAdmin):
 
     def state_view(self, request, object_id):
         """Status and samples since a time: the viewer's fallback when no WebSocket is open."""
-        from metrics.models import MetricSample
 
         run = self.get_object(request, object_id)
         samples = MetricSample.objects.filter(run=run).order_by("timestamp")
@@ -328,7 +326,6 @@ class RunAdmin(RoleScopedAdmin):
         return JsonResponse({**run_state(run), "samples": [sample_json(s) for s in samples[:500]]})
 
     def cancel_view(self, request, object_id):
-        from runs.services import run_cancel
 
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
@@ -342,7 +339,6 @@ class RunAdmin(RoleScopedAdmin):
         return HttpResponseRedirect(reverse("admin:runs_run_change", args=[run.id]))
 
     def rerun_view(self, request, object_id):
-        from runs.services import run_rerun
 
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
@@ -355,7 +351,6 @@ class RunAdmin(RoleScopedAdmin):
         return HttpResponseRedirect(reverse("admin:runs_run_change", args=[new_run.id]))
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        from metrics.models import MetricSample
 
         if obj is not None:
             samples = list(MetricSample.objects.filter(run=obj).order_by("-timestamp")[:600])

@@ -3,8 +3,8 @@
 import pytest
 
 from accounts.models import Role, User
-from tests.api.conftest import login
 from tests.factories import AdminFactory, JobFactory
+from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
 

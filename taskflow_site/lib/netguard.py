@@ -98,40 +98,6 @@ def allowlist_entry_validate(entry: str) -> str:
     return value.rstrip(".")
 
 
-def allowlist_load() -> Allowlist:
-    """settings.TASKFLOW["HTTP_ALLOWLIST"] plus the admin-edited accounts.Setting row."""
-    from django.conf import settings
-
-    return Allowlist.from_entries([*settings.TASKFLOW["HTTP_ALLOWLIST"], *allowlist_stored()])
-
-
-def allowlist_stored() -> list[str]:
-    from django.conf import settings
-
-    from accounts.models import Setting
-
-    row = Setting.objects.filter(key=settings.TASKFLOW["HTTP_ALLOWLIST_SETTING"]).first()
-    value = row.value if row and isinstance(row.value, dict) else {}
-    return [str(item) for item in value.get("entries", []) if str(item).strip()]
-
-
-def allowlist_update(*, entries: list[str]) -> list[str]:
-    """Validate and store the admin-edited allowlist; raises ValueError naming the bad entry."""
-    from django.conf import settings
-
-    from accounts.models import Setting
-
-    cleaned = []
-    for entry in entries:
-        value = allowlist_entry_validate(entry)
-        if value not in cleaned:
-            cleaned.append(value)
-    Setting.objects.update_or_create(
-        key=settings.TASKFLOW["HTTP_ALLOWLIST_SETTING"], defaults={"value": {"entries": cleaned}}
-    )
-    return cleaned
-
-
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
     """IPv4 addresses an IPv6 address smuggles (mapped, 6to4, Teredo, NAT64)."""
     found = [ip.ipv4_mapped, ip.sixtofour]
@@ -423,9 +389,6 @@ async def arequest(
         raise NetguardError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def request(method: str, url: str, *, allowlist: Allowlist | None = None, **kwargs) -> Response:
-    """Blocking form of `arequest` for code without an event loop (webhooks, admin actions).
-    Loads the allowlist from settings + the database when not given."""
-    if allowlist is None:
-        allowlist = allowlist_load()
+def request(method: str, url: str, *, allowlist: Allowlist, **kwargs) -> Response:
+    """Blocking form of `arequest` for code without an event loop (webhooks, admin actions)."""
     return asyncio.run(arequest(method, url, allowlist=allowlist, **kwargs))

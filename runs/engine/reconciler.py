@@ -1,7 +1,8 @@
 """Cluster steps of the engine: `reconcile` (lost runs, dead drains) and `dispatch` (keep
 TASKFLOW workers' drain loops delivered through django-q2).
 
-Both run in the `qcluster` process beside django-q2's Sentinel (runs.cluster.ClusterLoop).
+Both run in the `qcluster` process beside django-q2's Sentinel
+(taskflow_site.lib.steps.ClusterLoop).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import psutil
 from django.conf import settings
 from django.utils import timezone
 
-from runs import process
+from runs.engine import process
+from runs.engine.claim import run_mark_lost
+from runs.engine.executor import executor_lock
 from runs.models import Run, RunStatus, WorkerHeartbeat, WorkerRole
 
 logger = logging.getLogger("taskflow.reconciler")
@@ -46,7 +49,6 @@ def _process_gone(pid: int) -> bool:
 def _executor_alive(run: Run, beat, now) -> bool:
     """Does the local executor still hold the run (its lock, see process.ExecutorLock)?
     Past the run's own timeout + grace + staleness it counts as hung and is not trusted."""
-    from runs.executor import executor_lock
 
     conf = settings.TASKFLOW
     limit = (
@@ -62,7 +64,6 @@ def _executor_alive(run: Run, beat, now) -> bool:
 def reconcile_step(now_ts: float | None = None) -> bool:
     """Running runs whose executor is gone -> failure "worker lost" (+ retry by policy) and
     their leftover processes killed; dead/stale drain heartbeats deleted."""
-    from runs.queue import run_mark_lost
 
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.TASKFLOW["STALE_AFTER_SECONDS"])

@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.tickets import ticket_redeem
-from tests.api.conftest import bearer, login
+from tests.support.clients import bearer, login
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import User
-from tests.api.conftest import CSRF_SECRET, PASSWORD, bearer, login
+from tests.support.clients import CSRF_SECRET, PASSWORD, bearer, login
 
 pytestmark = pytest.mark.django_db
 

@@ -19,8 +19,13 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from runs.executor import Outcome, write_rows
-from runs.models import Run, RunStatus, TriggerType
+from jobs.models import Job
+from runs.engine.executor import Outcome, write_rows
+from runs.engine.wake import wake_workers
+from runs.live import notify_run_changed
+from runs.logformat import encode_lines
+from runs.models import LogChunk, Run, RunStatus, TriggerType
+from runs.services import notify_final
 
 logger = logging.getLogger("taskflow.queue")
 
@@ -170,7 +175,6 @@ def _from_db(field, value):
 
 def _lock_job(candidate: Run) -> bool:
     """PostgreSQL: hold the job row so no other worker starts a run of it concurrently."""
-    from jobs.models import Job
 
     job = (
         Job.objects.select_for_update(skip_locked=True)
@@ -258,9 +262,6 @@ def run_finish(
     """Write the last lines and samples, the final status and (if wanted) the retry row in
     one transaction; then notify. With claim_next (run_claim's keyword arguments) the next
     run is claimed in that same transaction: one commit per run on the sequential hot path."""
-    from runs.live import notify_run_changed
-    from runs.services import notify_final
-    from runs.wake import wake_workers
 
     finished = datetime.fromtimestamp(outcome.finished, tz=UTC)
     values = (
@@ -320,8 +321,6 @@ def run_finish(
 def run_mark_lost(*, run: Run, reason: str = "worker lost") -> Run | None:
     """A running run whose executor is gone: failure with `reason` (if still running), then a
     retry if its policy allows. Returns the retry run, if any. Safe to call twice."""
-    from runs.live import notify_run_changed
-    from runs.services import notify_final
 
     now = timezone.now()
     retry = None
@@ -344,15 +343,11 @@ def run_mark_lost(*, run: Run, reason: str = "worker lost") -> Run | None:
         run.refresh_from_db()
         notify_final(run)
     else:
-        from runs.wake import wake_workers
-
         wake_workers()
     return retry
 
 
 def _append_system_line(run: Run, text: str) -> None:
-    from runs.logformat import encode_lines
-    from runs.models import LogChunk
 
     last = (
         LogChunk.objects.filter(run=run).order_by("-last_line").values_list("last_line", flat=True)

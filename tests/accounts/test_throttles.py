@@ -5,7 +5,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from tests.api.conftest import PASSWORD, login
+from tests.support.clients import PASSWORD, login
 
 pytestmark = pytest.mark.django_db
 

@@ -19,6 +19,8 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.templatetags.static import static
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -181,3 +183,22 @@ class ApiDocsView(SpectacularSwaggerView):
     @staticmethod
     def _swagger_ui_favicon():
         return static("vendor/swagger-ui/favicon-32x32.png")
+
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The same key for the same job returns the run created the first time.",
+)
+
+
+def idempotency_key(request, namespace: str) -> str | None:
+    """The Idempotency-Key header, namespaced so one client's key never finds another's run."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None or key == "":
+        return None
+    if len(key) > 100 or not key.isprintable():
+        raise exceptions.ValidationError({"Idempotency-Key": ["At most 100 printable characters."]})
+    return f"{namespace}:{key}"

@@ -1,4 +1,4 @@
-"""The loop that lives beside django-q2's Sentinel in the `qcluster` process.
+"""The step loop that lives beside django-q2's Sentinel in the `qcluster` process.
 
 Small steps, each due at its own time (heartbeat every few seconds, the reconciler every few
 seconds, the minute tick at each minute boundary); the loop sleeps until the next one is due and
@@ -8,21 +8,14 @@ stops cleanly when asked. Steps return True when they did work (for tests and lo
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import close_old_connections
-from django.utils import timezone
 
 logger = logging.getLogger("taskflow.cluster")
-
-
-def process_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -70,28 +63,3 @@ class ClusterLoop:
             self.run_once()
             next_due = min(step.due for step in self.steps)
             self.stop_event.wait(max(0.0, next_due - time.time()))
-
-
-def heartbeat_beat(*, role: str, name: str | None = None, started_at=None) -> None:
-    from runs.models import WorkerHeartbeat
-
-    now = timezone.now()
-    name = name or f"{role}@{process_name()}"
-    updated = WorkerHeartbeat.objects.filter(name=name).update(heartbeat_at=now)
-    if not updated:
-        WorkerHeartbeat.objects.update_or_create(
-            name=name,
-            defaults={
-                "role": role,
-                "hostname": socket.gethostname(),
-                "pid": os.getpid(),
-                "started_at": started_at or now,
-                "heartbeat_at": now,
-            },
-        )
-
-
-def heartbeat_forget(*, role: str, name: str | None = None) -> None:
-    from runs.models import WorkerHeartbeat
-
-    WorkerHeartbeat.objects.filter(name=name or f"{role}@{process_name()}").delete()

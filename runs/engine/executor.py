@@ -2,7 +2,7 @@
 
 One thread, one select() loop over stdout, stderr and a pidfd. Lines are written in batches
 (never a transaction per line, never one held while waiting on the child); heartbeat, cancel
-check and samples ride on the same loop. runs.queue claims before and finishes after.
+check and samples ride on the same loop. runs.engine.claim claims before and finishes after.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from runs import process
-from runs.logbuffer import Block, LogBuffer, StreamSplitter
+from runs.engine import process
+from runs.engine.httpjob import http_run
+from runs.engine.logbuffer import Block, LogBuffer, StreamSplitter
+from runs.live import notify_run_changed
 from runs.models import LogChunk, Run, RunStatus
+from runs.seams import samples_taken
 
 logger = logging.getLogger("taskflow.executor")
 
@@ -99,7 +102,7 @@ def _dt(epoch: float) -> datetime:
 
 class Executor:
     """Runs `run` (already claimed: status running) to its end and returns an Outcome; the
-    caller (runs.queue.run_finish) writes the final rows and status in one transaction."""
+    caller (runs.engine.claim.run_finish) writes the final rows and status in one transaction."""
 
     def __init__(
         self,
@@ -146,7 +149,6 @@ class Executor:
 
     def flush(self) -> None:
         """Write buffered lines and samples plus the run's heartbeat, in one short transaction."""
-        from runs.live import notify_run_changed
 
         blocks = self.log.pending_blocks() if self.on_block else []
         rows = self.log.take_rows()
@@ -243,7 +245,6 @@ class Executor:
         return batched
 
     def _execute_http(self) -> int | None:
-        from runs.httpjob import http_run
 
         self.start_error = ""
         started = time.monotonic()
@@ -518,10 +519,9 @@ class Executor:
 
 
 def write_rows(run_id, rows, samples) -> None:
-    """Insert LogChunk and MetricSample rows (inside the caller's transaction). executemany on
-    raw SQL: several times cheaper per row than bulk_create, and this is the hot path."""
-    from metrics.models import MetricSample
-
+    """Insert LogChunk rows and hand the samples to their store (runs.seams.samples_taken),
+    inside the caller's transaction. executemany on raw SQL: several times cheaper per row
+    than bulk_create, and this is the hot path."""
     if not rows and not samples:
         return
     db_run = Run._meta.pk.get_db_prep_value(run_id, connection)
@@ -533,13 +533,8 @@ def write_rows(run_id, rows, samples) -> None:
                 "(run_id, first_line, last_line, created_at, data) VALUES (%s, %s, %s, %s, %s)",
                 [(db_run, first, last, adapt(at), data) for first, last, at, data in rows],
             )
-        if samples:
-            cursor.executemany(
-                f"INSERT INTO {MetricSample._meta.db_table} "  # noqa: S608
-                "(run_id, timestamp, cpu_percent, memory_bytes, memory_percent) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                [(db_run, adapt(at), cpu, rss, mem) for at, cpu, rss, mem in samples],
-            )
+    if samples:
+        samples_taken.send(sender=Run, run_id=db_run, samples=samples)
 
 
 def _try_reap(proc: subprocess.Popen):

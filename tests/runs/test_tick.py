@@ -10,8 +10,8 @@ import time_machine
 from django.db import connection
 
 from jobs.models import CatchupPolicy, Job, OverlapPolicy
-from jobs.services import job_create, job_set_enabled, tick_run
-from jobs.tick import Tick, next_minute
+from jobs.services import job_create, job_set_enabled
+from runs.engine.tick import Tick, next_minute, tick_run
 from runs.models import Run, RunStatus, TriggerType, WorkerHeartbeat
 from tests.factories import RunFactory
 

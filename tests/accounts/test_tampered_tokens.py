@@ -8,7 +8,7 @@ import jwt
 import pytest
 from django.conf import settings
 
-from tests.api.conftest import bearer, login
+from tests.support.clients import bearer, login
 
 pytestmark = pytest.mark.django_db
 

@@ -657,7 +657,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         output_for(None).error(f"configuration error: {exc}")
         return EXIT_USAGE
     return HANDLERS[args.command](args, config, output_for(config))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """OpenAPI generation for our envelope (REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]).
 
-Kept apart from taskflow_site.api: drf_spectacular.views resolves the schema class while it is
+Kept apart from taskflow_site.lib.api: drf_spectacular.views resolves the schema class while it is
 imported, so this module must not import anything that imports drf_spectacular.views.
 """
 

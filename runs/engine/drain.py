@@ -18,12 +18,13 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
-from runs import process
-from runs.cluster import heartbeat_beat
-from runs.executor import Executor, executor_lock, worker_name
+from jobs.models import Job
+from runs.engine import process
+from runs.engine.claim import BudgetExceeded, pending_due, run_claim, run_finish, run_mark_lost
+from runs.engine.executor import Executor, executor_lock, worker_name
+from runs.engine.heartbeats import heartbeat_beat
+from runs.engine.wake import WakeSocket
 from runs.models import Run, WorkerHeartbeat, WorkerRole
-from runs.queue import BudgetExceeded, pending_due, run_claim, run_finish
-from runs.wake import WakeSocket
 
 logger = logging.getLogger("taskflow.worker")
 
@@ -167,7 +168,6 @@ class Drain:
                 outcome = executor.execute()
             except Exception:
                 logger.exception("executor failed on run %s", run.pk)
-                from runs.queue import run_mark_lost
 
                 run_mark_lost(run=run, reason="executor error (see the worker log)")
                 return None
@@ -208,8 +208,6 @@ class Drain:
         now = time.monotonic()
         cached = self.jobs.get(run.job_id)
         if cached is None or now - cached[0] > JOB_CACHE_SECONDS:
-            from jobs.models import Job
-
             job = Job.objects.filter(pk=run.job_id).first()
             if job is None:
                 return

@@ -1,0 +1,2 @@
+"""The engine: claim, drain loop, executor, processes, log buffering, HTTP jobs, reconciler,
+heartbeats and the minute tick (docs/architecture.md, "The engine")."""

@@ -1,0 +1,1 @@
+"""Plumbing every app stands on; imports no app (docs/architecture.md)."""
