@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
@@ -11,10 +12,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts import services as account_services
+from notifications.delivery import notifications_redeliver
 from notifications.models import Notification, SmtpSettings
-from notifications.services import (
+from notifications.smtp import (
     SmtpSettingsError,
-    notifications_redeliver,
     smtp_send_test,
     smtp_settings_get,
     smtp_settings_update,
@@ -214,6 +215,4 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
 
 
 def netguard_env_allowlist() -> list[str]:
-    from django.conf import settings
-
     return list(settings.TASKFLOW["HTTP_ALLOWLIST"])

@@ -1,4 +1,4 @@
-"""Admin-only SMTP settings and test mail, over notifications.services."""
+"""Admin-only SMTP settings and test mail, over notifications.smtp."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.views import APIView
 
 from accounts.permissions import IsAdmin
-from notifications import services
+from notifications import smtp
 from notifications.serializers import (
     SmtpSettingsInput,
     SmtpSettingsOutput,
@@ -23,15 +23,15 @@ class SmtpSettingsApi(APIView):
 
     @extend_schema(responses=SmtpSettingsOutput, tags=["settings"])
     def get(self, request):
-        return envelope(smtp_output(services.smtp_settings_get()))
+        return envelope(smtp_output(smtp.smtp_settings_get()))
 
     @extend_schema(request=SmtpSettingsInput, responses=SmtpSettingsOutput, tags=["settings"])
     def put(self, request):
         serializer = SmtpSettingsInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            values = services.smtp_settings_update(data=dict(serializer.validated_data))
-        except services.SmtpSettingsError as exc:
+            values = smtp.smtp_settings_update(data=dict(serializer.validated_data))
+        except smtp.SmtpSettingsError as exc:
             raise ValidationError(exc.errors) from None
         return envelope(smtp_output(values))
 
@@ -43,7 +43,7 @@ class SmtpTestApi(APIView):
     def post(self, request):
         serializer = SmtpTestInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = services.smtp_send_test(to=serializer.validated_data["to"])
+        result = smtp.smtp_send_test(to=serializer.validated_data["to"])
         return envelope(
             SmtpTestOutput(
                 {"ok": bool(result.get("ok")), "message": result.get("message", "")}

@@ -9,7 +9,7 @@ class NotificationsConfig(AppConfig):
 
     def ready(self):
         # the engine's seams (docs/architecture.md, record 14); receivers need the app registry
-        from notifications.services import run_finished_notify
+        from notifications.policy import run_finished_notify
         from notifications.steps import notification_steps
 
         run_finished.connect(run_finished_notify, dispatch_uid="notifications.run_notify")

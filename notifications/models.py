@@ -20,6 +20,20 @@ class DeliveryStatus(models.TextChoices):
     SUPPRESSED = "suppressed", "Suppressed"
 
 
+class NotificationQuerySet(models.QuerySet):
+    def suppressed_run_count(self, *, job, before_run=None) -> int:
+        """Runs of this job whose notifications were suppressed since the last notification that
+        went out (rows are compared by id: creation order, immune to clock ties)."""
+        sent = self.filter(job=job, status=DeliveryStatus.SENT)
+        if before_run is not None:
+            sent = sent.exclude(run=before_run)
+        last_sent_id = sent.order_by("-pk").values_list("pk", flat=True).first() or 0
+        suppressed = self.filter(job=job, status=DeliveryStatus.SUPPRESSED, pk__gt=last_sent_id)
+        if before_run is not None:
+            suppressed = suppressed.exclude(run=before_run)
+        return suppressed.values("run_id").distinct().count()
+
+
 class Notification(models.Model):
     run = models.ForeignKey("runs.Run", on_delete=models.CASCADE, related_name="notifications")
     job = models.ForeignKey(
@@ -35,6 +49,8 @@ class Notification(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

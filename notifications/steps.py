@@ -1,8 +1,8 @@
-"""Cluster-loop step: deliver notifications a dead process left pending (see services)."""
+"""Cluster-loop step: deliver the notifications a dead process left (notifications.delivery)."""
 
 from __future__ import annotations
 
-from notifications.services import notifications_sweep
+from notifications.delivery import notifications_sweep
 from taskflow_site.lib.steps import Step
 
 SWEEP_SECONDS = 30.0

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from notifications import services
+from notifications import delivery, policy
 from runs.models import Run
 
 
 def notification_deliver(notification_id: int) -> None:
-    services.notification_deliver(notification_id=notification_id)
+    delivery.notification_deliver(notification_id=notification_id)
 
 
 def run_notify(run_id) -> None:
@@ -15,9 +15,9 @@ def run_notify(run_id) -> None:
     run = Run.objects.select_related("job").filter(pk=run_id).first()
     if run is None:
         return
-    for notification_id in services.notifications_plan(run=run):
-        services.notification_deliver(notification_id=notification_id)
+    for notification_id in policy.notifications_plan(run=run):
+        delivery.notification_deliver(notification_id=notification_id)
 
 
 def notifications_sweep() -> int:
-    return services.notifications_sweep()
+    return delivery.notifications_sweep()

@@ -10,7 +10,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.utils import timezone
 
-from notifications.services import smtp_settings_update
+from notifications.smtp import smtp_settings_update
 from runs.logformat import encode_lines
 from runs.models import LogChunk, RunStatus
 from tests.factories import JobFactory, RunFactory

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accounts.models import Setting
 from notifications.models import DeliveryStatus, Notification
-from notifications.services import smtp_config, smtp_settings_get, smtp_settings_update
+from notifications.smtp import smtp_config, smtp_settings_get, smtp_settings_update
 from runs.models import RunStatus
 from tests.factories import JobFactory
 from tests.notifications.conftest import finished_run
@@ -105,7 +105,8 @@ def test_the_notification_log_is_scoped_to_the_users_jobs(client, owner, outside
 
 @pytest.mark.django_db(transaction=True)
 def test_an_admin_can_redeliver_failed_notifications(client, admin_user, mail_job):
-    from notifications.services import notification_deliver, notifications_plan
+    from notifications.delivery import notification_deliver
+    from notifications.policy import notifications_plan
     from tests.support.processes import free_port
 
     smtp_settings_update(data={"server": "127.0.0.1", "port": free_port(), "use_tls": False})

@@ -9,12 +9,9 @@ import pytest
 import time_machine
 
 from jobs.models import NotifyOn
+from notifications.delivery import notification_deliver
 from notifications.models import DeliveryStatus, Notification
-from notifications.services import (
-    notification_deliver,
-    notification_suppressed_count,
-    notifications_plan,
-)
+from notifications.policy import notifications_plan
 from runs.models import RunStatus, TriggerType
 from tests.notifications.conftest import finished_run
 
@@ -92,7 +89,7 @@ def test_it_caps_notifications_per_job_per_day(smtp_configured, change_job):
     suppressed = Notification.objects.filter(status=DeliveryStatus.SUPPRESSED)
     assert sorted(n.run_id for n in suppressed) == sorted(r.pk for r in runs[2:])
     assert {n.reason for n in suppressed} == {"daily cap of 2 reached"}
-    assert notification_suppressed_count(job=change_job) == 2
+    assert Notification.objects.suppressed_run_count(job=change_job) == 2
 
 
 def test_it_reports_the_suppressed_count_in_the_next_mail(smtp_configured, change_job):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from jobs.models import NotifyOn
+from notifications.delivery import notification_deliver
 from notifications.models import DeliveryStatus, Notification
-from notifications.services import notification_deliver, notifications_plan
+from notifications.policy import notifications_plan
 from runs.models import RunStatus
 from tests.notifications.conftest import add_log, finished_run
 

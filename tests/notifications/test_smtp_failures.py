@@ -8,14 +8,10 @@ import pytest
 from django.db import connection
 
 from jobs.models import NotifyOn
+from notifications.delivery import notification_deliver
 from notifications.models import DeliveryStatus, Notification
-from notifications.services import (
-    notification_deliver,
-    notifications_plan,
-    run_notify,
-    smtp_send_test,
-    smtp_settings_update,
-)
+from notifications.policy import notifications_plan, run_notify
+from notifications.smtp import SmtpSettingsError, smtp_send_test, smtp_settings_update
 from runs.models import RunStatus
 from tests.notifications.conftest import finished_run
 from tests.support.processes import free_port, wait_for
@@ -95,8 +91,6 @@ def test_it_refuses_header_injection_in_a_test_mail_address(smtp_configured):
 
 
 def test_it_refuses_a_from_address_with_a_line_break(smtp_configured):
-    from notifications.services import SmtpSettingsError
-
     with pytest.raises(SmtpSettingsError) as caught:
         smtp_settings_update(data={"from_email": "a@example.com\r\nBcc: b@example.com"})
     assert "from_email" in caught.value.errors

@@ -11,11 +11,11 @@ from aiosmtpd.smtp import AuthResult
 
 from accounts.models import Setting
 from jobs.models import NotifyOn
+from notifications.delivery import notification_deliver
 from notifications.models import Notification
-from notifications.services import (
+from notifications.policy import notifications_plan
+from notifications.smtp import (
     SmtpSettingsError,
-    notification_deliver,
-    notifications_plan,
     smtp_config,
     smtp_send_test,
     smtp_settings_get,

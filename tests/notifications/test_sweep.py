@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from notifications.delivery import notifications_sweep
 from notifications.models import DeliveryStatus, Notification
-from notifications.services import notifications_plan, notifications_sweep
+from notifications.policy import notifications_plan
 from notifications.steps import notification_steps
 from runs.models import RunStatus
 from tests.notifications.conftest import finished_run

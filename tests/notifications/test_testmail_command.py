@@ -7,7 +7,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from notifications.services import smtp_settings_update
+from notifications.smtp import smtp_settings_update
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,10 @@ import json
 import pytest
 
 from jobs.models import NotifyOn
-from notifications import services
+from notifications import webhooks
+from notifications.delivery import notification_deliver
 from notifications.models import Channel, DeliveryStatus, Notification
-from notifications.services import notification_deliver, notifications_plan
+from notifications.policy import notifications_plan
 from runs.models import RunStatus
 from tests.http.servers import Reply
 from tests.notifications.conftest import finished_run
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr(services, "WEBHOOK_BACKOFF_SECONDS", 0.05)
+    monkeypatch.setattr(webhooks, "WEBHOOK_BACKOFF_SECONDS", 0.05)
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def test_it_gives_up_after_the_last_attempt(local_server, allow_loopback, hook_j
     [notification] = deliver(finished_run(hook_job, RunStatus.FAILURE))
     assert notification.status == DeliveryStatus.FAILED
     assert "HTTP 500" in notification.error
-    assert len(local_server.requests) == services.WEBHOOK_ATTEMPTS
+    assert len(local_server.requests) == webhooks.WEBHOOK_ATTEMPTS
 
 
 def test_it_does_not_retry_a_rejected_payload(local_server, allow_loopback, hook_job, fast_backoff):

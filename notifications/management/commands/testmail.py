@@ -6,7 +6,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from notifications.services import smtp_send_test, smtp_settings_get
+from notifications.smtp import smtp_send_test, smtp_settings_get
 
 
 class Command(BaseCommand):
