@@ -1,7 +1,7 @@
 # TaskFlow: `make run` starts it, `make test` runs everything CI runs.
 SHELL := /bin/bash
 PYTHON ?= python3
-UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+UV := .tools/bin/uv
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 # The end-to-end tests mostly wait on real processes (daphne, qcluster, bash, Chromium), so
@@ -50,8 +50,8 @@ test: lint test-sqlite test-postgres ## ruff + the whole suite on SQLite, then o
 bench: install
 	$(UV) run python bench/run_all.py
 
-readme: install ## regenerate README's configuration table from taskflow_site.config.KEYS
-	$(UV) run python -c "import re, pathlib; from taskflow_site.cli import config_reference_markdown as t; p = pathlib.Path('README.md'); s = p.read_text(); p.write_text(re.sub(r'(<!-- config-table:start[^\n]*-->\n).*?(<!-- config-table:end -->)', lambda m: m.group(1) + t() + '\n' + m.group(2), s, flags=re.S))"
+readme: install ## regenerate the configuration table of docs/configuration.md from taskflow_site.config.KEYS
+	$(UV) run python -c "import re, pathlib; from taskflow_site.cli.commands import config_reference_markdown as t; p = pathlib.Path('docs/configuration.md'); s = p.read_text(); p.write_text(re.sub(r'(<!-- config-table:start[^\n]*-->\n).*?(<!-- config-table:end -->)', lambda m: m.group(1) + t() + '\n' + m.group(2), s, flags=re.S))"
 
 clean:
 	rm -rf .venv .tools .ruff_cache

@@ -1,12 +1,13 @@
-"""The seed's API envelope: {"data": ..., "status": "success"} and
-{"error", "code", "details"} for every error, including ones DRF did not raise.
+"""The API envelope: {"data": ..., "status": "success"} and {"error", "code", "details"} for
+every error, including ones DRF did not raise (docs/api.md).
 
-Key-naming rule (DESIGN.md decision 9). What a client WRITES keeps the seed's snake_case
+Key-naming rule (docs/architecture.md, record 9). What a client WRITES keeps its snake_case
 column name (`timeout_seconds`, `retry_count`, `working_dir`, `notify_on`, `use_tls`,
 `from_email`, `cron_expr`, `created_by` on input...). What only the SERVER produces — ids of
 other objects, timestamps, statuses and results, computed values — is camelCase, as in the
-seed's examples and WebSocket messages (`nextRun`, `lastRun`, `createdBy`, `createdAt`, `runId`,
-`jobId`, `triggeredAt`, `exitCode`, `lineNumber`, `cpuPercent`, `hasPassword`, `nextAfter`).
+examples and WebSocket messages of docs/api.md (`nextRun`, `lastRun`, `createdBy`, `createdAt`,
+`runId`, `jobId`, `triggeredAt`, `exitCode`, `lineNumber`, `cpuPercent`, `hasPassword`,
+`nextAfter`).
 Query parameters are snake_case (`trigger_type`, `limit`, `offset`, `after`). Times are ISO
 8601 UTC with a `Z`; durations are milliseconds.
 """

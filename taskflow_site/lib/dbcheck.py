@@ -1,7 +1,8 @@
 """What the database connection of *this* process runs with (SQLite pragmas, or PostgreSQL).
 
 Every process (web, cluster, management commands) reports it: /health carries the web's,
-`qcluster` logs its own at start, `manage.py pragmas` prints a command's (DESIGN.md decision 8).
+`qcluster` logs its own at start, `manage.py pragmas` prints a command's (docs/architecture.md,
+record 8).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SSRF-safe outbound HTTP for HTTP jobs and webhooks (SCENARIOS E11).
+"""SSRF-safe outbound HTTP for HTTP jobs and webhooks (docs/scenarios.md, E11).
 
 Every hop is vetted: the host is resolved once, each address must be public unless the host or
 the address is on the allowlist, and the connection goes to that vetted address (Host header and

@@ -5,35 +5,36 @@ import sys
 
 import pytest
 
-from taskflow_site import cli
+from taskflow_site.cli import main
+from taskflow_site.cli.parser import COMMANDS, version
 
 
 def test_it_prints_every_command_in_help(capsys):
-    assert cli.main(["help"]) == 0
+    assert main(["help"]) == 0
     out = capsys.readouterr().out
-    for command in cli.COMMANDS:
+    for command in COMMANDS:
         assert command in out
     for flag in ("--port", "--db-path", "--config", "--log-level", "--no-color", "--version"):
         assert flag in out
 
 
 def test_it_prints_help_for_one_command(capsys):
-    assert cli.main(["help", "start"]) == 0
+    assert main(["help", "start"]) == 0
     out = capsys.readouterr().out
     assert "usage: taskflow start" in out
     assert "daemon" in out
 
 
 def test_it_refuses_help_for_an_unknown_command(capsys):
-    assert cli.main(["help", "launch"]) == 2
+    assert main(["help", "launch"]) == 2
     assert "unknown command 'launch'" in capsys.readouterr().err
 
 
 def test_it_prints_the_version(capsys):
-    assert cli.main(["version"]) == 0
-    assert capsys.readouterr().out.startswith(f"taskflow {cli.version()}")
-    assert cli.main(["--version"]) == 0
-    assert cli.version() in capsys.readouterr().out
+    assert main(["version"]) == 0
+    assert capsys.readouterr().out.startswith(f"taskflow {version()}")
+    assert main(["--version"]) == 0
+    assert version() in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -41,7 +42,7 @@ def test_it_prints_the_version(capsys):
     [["launch"], ["run", "--colour"], ["status", "--port"], ["help", "start", "extra"]],
 )
 def test_it_exits_2_with_usage_on_bad_arguments(argv, capsys):
-    assert cli.main(argv) == 2
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert "usage: taskflow" in err
 
@@ -57,7 +58,7 @@ def test_it_exits_2_with_usage_on_bad_arguments(argv, capsys):
 )
 def test_it_exits_2_on_a_bad_flag_value(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
-    assert cli.main(argv) == 2
+    assert main(argv) == 2
     assert message in capsys.readouterr().err
 
 

@@ -2,7 +2,9 @@
 
 import pytest
 
-from taskflow_site import cli
+from taskflow_site.cli import main
+from taskflow_site.cli.children import child_environ
+from taskflow_site.cli.parser import config_from, parse
 from taskflow_site.config import KEYS, ConfigError, load_config
 
 
@@ -45,7 +47,7 @@ def test_the_environment_beats_the_file(tmp_path):
     assert config.workers == 2
 
 
-def test_taskflow_prefixed_names_beat_the_seed_plain_names(tmp_path):
+def test_taskflow_prefixed_names_beat_the_plain_names(tmp_path):
     environ = {"HOME": str(tmp_path), "PORT": "9003", "TASKFLOW_PORT": "9004"}
     assert load_config(environ=environ).port == 9004
 
@@ -96,7 +98,7 @@ def test_the_config_command_shows_values_sources_and_masks_secrets(tmp_path, mon
     monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TASKFLOW_LOG_LEVEL", "warn")
     monkeypatch.setenv("SMTP_PASSWORD", "hunter2")
-    assert cli.main(["config", "--config", str(path), "--port", "9100", "--no-color"]) == 0
+    assert main(["config", "--config", str(path), "--port", "9100", "--no-color"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line for line in out.splitlines()}
     assert set(rows) == {key.name for key in KEYS}
@@ -112,15 +114,15 @@ def test_the_config_command_shows_values_sources_and_masks_secrets(tmp_path, mon
 def test_the_cli_exits_2_on_an_unknown_key_in_the_config_file(tmp_path, capsys):
     path = tmp_path / "config.yml"
     path.write_text("colour: blue\n")
-    assert cli.main(["config", "--config", str(path)]) == 2
+    assert main(["config", "--config", str(path)]) == 2
     assert "unknown setting 'colour'" in capsys.readouterr().err
 
 
 def test_children_get_flags_as_taskflow_variables(tmp_path, monkeypatch):
     monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("PORT", "9000")
-    args = cli.parse(["run", "--port", "9200", "--debug", "--workers", "2"])
-    env = cli.child_environ(args, cli.config_from(args))
+    args = parse(["run", "--port", "9200", "--debug", "--workers", "2"])
+    env = child_environ(args, config_from(args))
     assert env["TASKFLOW_PORT"] == "9200"  # beats the plain PORT in the child too
     assert env["TASKFLOW_DEBUG"] == "true"
     assert env["TASKFLOW_WORKERS"] == "2"

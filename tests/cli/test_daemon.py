@@ -6,7 +6,7 @@ import sys
 import psutil
 import pytest
 
-from taskflow_site import cli
+from taskflow_site.cli import daemon, main
 from tests.support.processes import child_env, free_port, kill_tree, wait_for
 
 
@@ -87,17 +87,17 @@ def dead_pid() -> int:
 def test_status_reports_and_removes_a_pid_file_of_a_dead_process(data_dir, capsys):
     pid_file = data_dir / "taskflow.pid"
     pid_file.write_text(f"{dead_pid()}\n")
-    assert cli.main(["status"]) == 1
+    assert main(["status"]) == 1
     assert "stale PID file" in capsys.readouterr().err
     assert not pid_file.exists()
-    assert cli.main(["status"]) == 3
+    assert main(["status"]) == 3
 
 
 def test_a_pid_file_naming_another_program_is_stale(data_dir, processes, capsys):
     other = processes.start("sleeper", ["sleep", "30"])
     pid_file = data_dir / "taskflow.pid"
     pid_file.write_text(f"{other.pid}\n")
-    assert cli.main(["stop"]) == 0
+    assert main(["stop"]) == 0
     assert "stale PID file" in capsys.readouterr().err
     assert other.poll() is None  # never signalled: it is not ours
     assert not pid_file.exists()
@@ -105,7 +105,7 @@ def test_a_pid_file_naming_another_program_is_stale(data_dir, processes, capsys)
 
 def test_a_garbled_pid_file_is_stale(data_dir):
     (data_dir / "taskflow.pid").write_text("not a pid\n")
-    assert cli.main(["status"]) == 1
+    assert main(["status"]) == 1
 
 
 def test_stop_kills_a_daemon_that_ignores_sigterm_and_its_children(
@@ -119,17 +119,17 @@ def test_stop_kills_a_daemon_that_ignores_sigterm_and_its_children(
         "print('ready', flush=True)\n"
         "time.sleep(60)\n"
     )
-    daemon = processes.start("stubborn", [sys.executable, str(stubborn), "run"])
+    proc = processes.start("stubborn", [sys.executable, str(stubborn), "run"])
     wait_for(lambda: "ready" in processes.log_text("stubborn"), timeout=30)
-    tree = [psutil.Process(daemon.pid), *psutil.Process(daemon.pid).children(recursive=True)]
+    tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
     assert len(tree) == 2
-    (data_dir / "taskflow.pid").write_text(f"{daemon.pid}\n")
-    monkeypatch.setattr(cli, "STOP_TIMEOUT", 1.0)
+    (data_dir / "taskflow.pid").write_text(f"{proc.pid}\n")
+    monkeypatch.setattr(daemon, "STOP_TIMEOUT", 1.0)
 
-    assert cli.main(["stop"]) == 0
+    assert main(["stop"]) == 0
 
     assert "sending SIGKILL" in capsys.readouterr().err
-    daemon.wait(5)
+    proc.wait(5)
     _, alive = psutil.wait_procs(tree, timeout=5)
     assert alive == []
     assert not (data_dir / "taskflow.pid").exists()
