@@ -1,4 +1,5 @@
-"""Thin views over metrics.services: job trends, one run's samples, dashboard KPIs."""
+"""Thin views over metrics.services: job trends, one run's samples, the dashboard's KPIs and
+upcoming jobs. The admin pages read these too (with the session cookie)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
 from jobs.models import Job
+from jobs.serializers import JobOutput
 from metrics import services
 from metrics.serializers import (
     DashboardStatsOutput,
     JobMetricsOutput,
+    JobsMetricsOutput,
     MetricsRangeQuery,
     RunMetricsOutput,
+    UpcomingOutput,
+    UpcomingQuery,
 )
 from runs.models import Run
 from taskflow_site.lib.api import envelope, parse_query
@@ -28,6 +33,13 @@ class JobMetricsApi(APIView):
         return envelope(services.job_metrics(job=job, range_days=range_days))
 
 
+class JobsMetricsApi(APIView):
+    @extend_schema(parameters=[MetricsRangeQuery], responses=JobsMetricsOutput, tags=["metrics"])
+    def get(self, request):
+        range_days = RANGE_DAYS[parse_query(MetricsRangeQuery, request)["range"]]
+        return envelope(services.jobs_metrics(user=request.user, range_days=range_days))
+
+
 class RunMetricsApi(APIView):
     @extend_schema(responses=RunMetricsOutput, tags=["metrics"])
     def get(self, request, pk):
@@ -39,3 +51,11 @@ class DashboardStatsApi(APIView):
     @extend_schema(responses=DashboardStatsOutput, tags=["metrics"])
     def get(self, request):
         return envelope(services.dashboard_stats(user=request.user))
+
+
+class UpcomingJobsApi(APIView):
+    @extend_schema(parameters=[UpcomingQuery], responses=UpcomingOutput, tags=["metrics"])
+    def get(self, request):
+        limit = parse_query(UpcomingQuery, request)["limit"]
+        jobs = services.upcoming_jobs(user=request.user, limit=limit)
+        return envelope({"jobs": JobOutput(jobs, many=True).data})

@@ -28,7 +28,7 @@ class PeriodType(models.TextChoices):
 
 
 class MetricAggregate(models.Model):
-    """Runs of one job that finished within one UTC hour or day (the seed's metrics_aggregate)."""
+    """Runs of one job that finished within one UTC hour or day."""
 
     job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="aggregates")
     period_type = models.CharField(max_length=10, choices=PeriodType.choices)

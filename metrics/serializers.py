@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from jobs.serializers import JobOutput
+
 
 class DashboardStatsOutput(serializers.Serializer):
     activeJobs = serializers.IntegerField()
@@ -41,6 +43,23 @@ class JobMetricsOutput(serializers.Serializer):
     granularity = serializers.ChoiceField(choices=["hourly", "daily"])
     summary = _PeriodFigures()
     points = MetricsPointOutput(many=True)
+
+
+class JobsMetricsOutput(serializers.Serializer):
+    """JobMetricsOutput over every job the caller sees (no jobId)."""
+
+    rangeDays = serializers.IntegerField()
+    granularity = serializers.ChoiceField(choices=["hourly", "daily"])
+    summary = _PeriodFigures()
+    points = MetricsPointOutput(many=True)
+
+
+class UpcomingQuery(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+
+
+class UpcomingOutput(serializers.Serializer):
+    jobs = JobOutput(many=True, help_text="Enabled jobs by next run, soonest first.")
 
 
 class SampleOutput(serializers.Serializer):

@@ -1,6 +1,6 @@
-"""Numbers for the dashboard, the job metrics page and the run metrics page, from real rows.
-
-Keys are camelCase like the seed's examples; durations in ms; timestamps ISO 8601 UTC ("Z").
+"""Numbers for the dashboard, the metrics pages and a run's samples, from real rows: what the
+API returns and the admin pages show (docs/api.md: camelCase keys, durations in ms, timestamps
+ISO 8601 UTC with a "Z").
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Avg, Count, Func, Max, Q, Sum
+from django.db.models import Avg, Count, F, FloatField, Func, Max, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
@@ -99,20 +99,15 @@ def dashboard_stats(*, user) -> dict:
     }
 
 
-def _point(*, period_start, runs, succeeded, failed, avg_ms, max_ms, cpu, cpu_max, mem, mem_max):
-    return {
-        "periodStart": iso(period_start),
-        "runCount": runs,
-        "successCount": succeeded,
-        "failureCount": failed,
-        "successRate": round(succeeded / runs, 4) if runs else None,
-        "avgDuration": int(avg_ms) if avg_ms is not None else None,
-        "maxDuration": int(max_ms) if max_ms is not None else None,
-        "avgCpuPercent": round(cpu, 2) if cpu is not None else None,
-        "maxCpuPercent": round(cpu_max, 2) if cpu_max is not None else None,
-        "avgMemoryBytes": int(mem) if mem is not None else None,
-        "maxMemoryBytes": int(mem_max) if mem_max is not None else None,
-    }
+def upcoming_jobs(*, user, limit: int = 10):
+    """The enabled jobs `user` sees that fire next, soonest first (the dashboard's list)."""
+    # `enabled__in`, as Job.objects.due does: job_due_idx then serves filter and order
+    return (
+        Job.objects.visible_to(user)
+        .filter(enabled__in=[True], next_run_at__isnull=False)
+        .select_related("created_by", "schedule")
+        .order_by("next_run_at")[:limit]
+    )
 
 
 def run_period_stats(runs, *, trunc) -> dict[datetime, dict]:
@@ -138,9 +133,17 @@ def run_period_stats(runs, *, trunc) -> dict[datetime, dict]:
 
 
 def job_metrics(*, job, range_days: int) -> dict:
-    """History of one job over the last `range_days` days (the seed's 7d/30d/90d trends).
+    """History of one job over the last `range_days` days (docs/api.md: 7d/30d/90d trends)."""
+    return {"jobId": str(job.id), **_history(Q(job=job), range_days=range_days)}
 
-    Points are hourly for ranges up to 7 days, daily beyond. Completed periods come from the
+
+def jobs_metrics(*, user, range_days: int) -> dict:
+    """The same history over every job `user` sees, each period summed over the jobs."""
+    return _history(Q(job__in=Job.objects.visible_to(user).values("id")), range_days=range_days)
+
+
+def _history(scope: Q, *, range_days: int) -> dict:
+    """Points are hourly for ranges up to 7 days, daily beyond. Completed periods come from the
     rollups (MetricAggregate, kept after retention deletes the runs); the current period is
     computed live from the runs so the page is never an hour stale.
     """
@@ -155,57 +158,82 @@ def job_metrics(*, job, range_days: int) -> dict:
         current = now.replace(hour=0, minute=0, second=0, microsecond=0)
     since = now - timedelta(days=range_days)
 
-    figures: dict[datetime, dict] = {}
-    for agg in MetricAggregate.objects.filter(
-        job=job, period_type=period_type, period_start__gte=since, period_start__lt=current
-    ):
-        figures[agg.period_start] = {
-            "run_count": agg.run_count,
-            "success_count": agg.success_count,
-            "failure_count": agg.failure_count,
-            "avg_duration_ms": agg.avg_duration_ms,
-            "max_duration_ms": agg.max_duration_ms,
-            "avg_cpu_percent": agg.avg_cpu_percent,
-            "max_cpu_percent": agg.max_cpu_percent,
-            "avg_memory_bytes": agg.avg_memory_bytes,
-            "max_memory_bytes": agg.max_memory_bytes,
-        }
-    live = run_period_stats(Run.objects.filter(job=job, finished_at__gte=current), trunc=trunc)
-    figures.update(live)
-
-    points = []
-    for start in sorted(figures):
-        row = figures[start]
-        points.append(
-            _point(
-                period_start=start,
-                runs=row["run_count"],
-                succeeded=row["success_count"],
-                failed=row["failure_count"],
-                avg_ms=row["avg_duration_ms"],
-                max_ms=row["max_duration_ms"],
-                cpu=row["avg_cpu_percent"],
-                cpu_max=row["max_cpu_percent"],
-                mem=row["avg_memory_bytes"],
-                mem_max=row["max_memory_bytes"],
-            )
+    figures = _rollup_figures(
+        MetricAggregate.objects.filter(
+            scope, period_type=period_type, period_start__gte=since, period_start__lt=current
         )
+    )
+    figures.update(
+        run_period_stats(Run.objects.filter(scope, finished_at__gte=current), trunc=trunc)
+    )
     return {
-        "jobId": str(job.id),
         "rangeDays": range_days,
         "granularity": period_type.value,
         "summary": _summary(figures.values()),
-        "points": points,
+        "points": [_point(start, figures[start]) for start in sorted(figures)],
+    }
+
+
+AVERAGED = ("avg_duration_ms", "avg_cpu_percent", "avg_memory_bytes")
+
+
+def _rollup_figures(rollups) -> dict[datetime, dict]:
+    """Rollup rows per period: counts summed over the jobs, each average weighted by the runs
+    behind it (kept as `<key>_runs` for the summary). A period of one job keeps its stored
+    averages as they are, not as a sum divided back."""
+    annotations = {}
+    for key in AVERAGED:  # first: F("run_count") must mean the column, not the sum below
+        annotations[f"{key}_one"] = Max(key)
+        annotations[f"{key}_sum"] = Sum(F(key) * F("run_count"), output_field=FloatField())
+        annotations[f"{key}_runs"] = Sum("run_count", filter=Q(**{f"{key}__isnull": False}))
+    annotations |= {
+        "rows": Count("id"),
+        "run_count": Sum("run_count"),
+        "success_count": Sum("success_count"),
+        "failure_count": Sum("failure_count"),
+        "max_duration_ms": Max("max_duration_ms"),
+        "max_cpu_percent": Max("max_cpu_percent"),
+        "max_memory_bytes": Max("max_memory_bytes"),
+    }
+    figures = {}
+    for row in rollups.order_by().values("period_start").annotate(**annotations):
+        for key in AVERAGED:
+            one, total = row.pop(f"{key}_one"), row.pop(f"{key}_sum")
+            runs = row[f"{key}_runs"] = row[f"{key}_runs"] or 0
+            row[key] = one if row["rows"] == 1 else (total / runs if runs else None)
+        figures[row.pop("period_start")] = row
+    return figures
+
+
+def _point(period_start, row: dict) -> dict:
+    runs, succeeded = row["run_count"], row["success_count"]
+    avg_ms, max_ms = row["avg_duration_ms"], row["max_duration_ms"]
+    cpu, cpu_max = row["avg_cpu_percent"], row["max_cpu_percent"]
+    mem, mem_max = row["avg_memory_bytes"], row["max_memory_bytes"]
+    return {
+        "periodStart": iso(period_start),
+        "runCount": runs,
+        "successCount": succeeded,
+        "failureCount": row["failure_count"],
+        "successRate": round(succeeded / runs, 4) if runs else None,
+        "avgDuration": int(avg_ms) if avg_ms is not None else None,
+        "maxDuration": int(max_ms) if max_ms is not None else None,
+        "avgCpuPercent": round(cpu, 2) if cpu is not None else None,
+        "maxCpuPercent": round(cpu_max, 2) if cpu_max is not None else None,
+        "avgMemoryBytes": int(mem) if mem is not None else None,
+        "maxMemoryBytes": int(mem_max) if mem_max is not None else None,
     }
 
 
 def _weighted(rows, key: str) -> float | None:
-    """Average of per-period averages weighted by run count (periods without data skipped)."""
+    """Average of per-period averages weighted by the runs behind each (periods without data
+    skipped); a live period's weight is its run count."""
     total = weight = 0
     for row in rows:
-        if row[key] is not None and row["run_count"]:
-            total += row[key] * row["run_count"]
-            weight += row["run_count"]
+        runs = row.get(f"{key}_runs", row["run_count"])
+        if row[key] is not None and runs:
+            total += row[key] * runs
+            weight += runs
     return total / weight if weight else None
 
 
@@ -216,19 +244,18 @@ def _max(rows, key: str):
 
 def _summary(rows) -> dict:
     rows = list(rows)
-    run_count = sum(row["run_count"] for row in rows)
-    succeeded = sum(row["success_count"] for row in rows)
     point = _point(
-        period_start=None,
-        runs=run_count,
-        succeeded=succeeded,
-        failed=sum(row["failure_count"] for row in rows),
-        avg_ms=_weighted(rows, "avg_duration_ms"),
-        max_ms=_max(rows, "max_duration_ms"),
-        cpu=_weighted(rows, "avg_cpu_percent"),
-        cpu_max=_max(rows, "max_cpu_percent"),
-        mem=_weighted(rows, "avg_memory_bytes"),
-        mem_max=_max(rows, "max_memory_bytes"),
+        None,
+        {
+            "run_count": sum(row["run_count"] for row in rows),
+            "success_count": sum(row["success_count"] for row in rows),
+            "failure_count": sum(row["failure_count"] for row in rows),
+            **{key: _weighted(rows, key) for key in AVERAGED},
+            **{
+                key: _max(rows, key)
+                for key in ("max_duration_ms", "max_cpu_percent", "max_memory_bytes")
+            },
+        },
     )
     point.pop("periodStart")
     return point

@@ -1,11 +1,13 @@
-"""/api/jobs/:id/metrics, /api/runs/:id/metrics, /api/dashboard/stats."""
+"""/api/metrics, /api/jobs/:id/metrics, /api/runs/:id/metrics, /api/dashboard/stats, /upcoming."""
 
 from django.urls import path
 
 from metrics import api
 
 urlpatterns = [
+    path("metrics", api.JobsMetricsApi.as_view(), name="jobs-metrics"),
     path("jobs/<uuid:pk>/metrics", api.JobMetricsApi.as_view(), name="job-metrics"),
     path("runs/<uuid:pk>/metrics", api.RunMetricsApi.as_view(), name="run-metrics"),
     path("dashboard/stats", api.DashboardStatsApi.as_view(), name="dashboard-stats"),
+    path("dashboard/upcoming", api.UpcomingJobsApi.as_view(), name="dashboard-upcoming"),
 ]

@@ -14,16 +14,19 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import import_module
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.tickets import ticket_issued_at, ticket_redeem
-from runs import live
+from runs import live, wire
 from runs.models import Run
 
 logger = logging.getLogger(__name__)
@@ -32,7 +35,7 @@ POLL_SECONDS = 0.12  # default deployment: how stale a follower may be without R
 CATCH_UP_PAUSE = 0.05  # between reads while behind a flood: paces the browser
 AUTH_RECHECK_SECONDS = 2.0  # revocation/deactivation closes a socket within this (+ a poll)
 DASHBOARD_POLL_SECONDS = 1.0
-PER_LINE_MAX = 50  # up to this many new lines per read go out as the seed's "log" messages
+PER_LINE_MAX = 50  # up to this many new lines per read go out as "log" messages (docs/api.md)
 BATCH_SIZE = 500  # lines per "log_batch" frame when more arrive at once
 LINES_MODE_MAX = 200  # ?batch=0: per-line messages only, at most this many per read
 
@@ -59,7 +62,6 @@ class Viewer:
 
 
 def _authenticate_sync(scope, ticket: str | None) -> Viewer | None:
-
     now = timezone.now()
     if ticket:
         issued_at = ticket_issued_at(ticket)
@@ -82,8 +84,6 @@ def _authenticate_sync(scope, ticket: str | None) -> Viewer | None:
 def _still_valid_sync(viewer: Viewer, run_id=None) -> bool:
     """Re-read the user (and session) from the database: deactivated, tokens revoked, session
     ended or expired, or the run no longer visible -> False."""
-    from importlib import import_module
-
     now = timezone.now()
     if viewer.expires_at is not None and now >= viewer.expires_at:
         return False
@@ -93,8 +93,6 @@ def _still_valid_sync(viewer: Viewer, run_id=None) -> bool:
     if user.tokens_valid_after and user.tokens_valid_after >= viewer.since:
         return False
     if viewer.method == "session":
-        from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
-
         engine = import_module(settings.SESSION_ENGINE)
         data = engine.SessionStore(session_key=viewer.session_key).load()
         if data.get(SESSION_KEY) != str(user.pk):
@@ -108,7 +106,6 @@ def _still_valid_sync(viewer: Viewer, run_id=None) -> bool:
 
 
 def _visible_run_id(user, run_id):
-
     return Run.objects.visible_to(user).filter(pk=run_id).values_list("pk", flat=True).first()
 
 
@@ -258,20 +255,13 @@ class RunLogConsumer(_AuthenticatedConsumer):
     async def send_lines(self, lines) -> None:
         if self.per_line_only or len(lines) <= PER_LINE_MAX:
             for line in lines:
-                await self.send_json(live.log_message(self.run_id, line))
+                await self.send_json(wire.log_message(self.run_id, line))
             return
         for start in range(0, len(lines), BATCH_SIZE):
-            batch = [
-                live.log_message(self.run_id, line) for line in lines[start : start + BATCH_SIZE]
-            ]
-            for message in batch:
-                del message["type"], message["runId"]
-            await self.send_json({"type": "log_batch", "runId": str(self.run_id), "lines": batch})
+            await self.send_json(wire.log_batch(self.run_id, lines[start : start + BATCH_SIZE]))
 
 
 def _dashboard_changes(user, since: datetime) -> list[dict]:
-    from django.db.models import Q
-
     rows = (
         Run.objects.visible_to(user)
         .filter(Q(created_at__gte=since) | Q(started_at__gte=since) | Q(finished_at__gte=since))
@@ -290,7 +280,7 @@ def _dashboard_changes(user, since: datetime) -> list[dict]:
     )
     changes = []
     for row in rows:
-        message = live.status_message(
+        message = wire.status_message(
             row["id"],
             status=row["status"],
             exit_code=row["exit_code"],

@@ -20,7 +20,7 @@ from django.utils import timezone
 from runs.logformat import decode_chunk
 from runs.models import LogChunk, Run, RunStatus
 from runs.seams import samples_wanted
-from taskflow_site.lib.formatting import iso
+from runs.wire import status_message
 
 logger = logging.getLogger(__name__)
 
@@ -63,28 +63,6 @@ class LiveSnapshot:
     @property
     def finished(self) -> bool:
         return self.status in RunStatus.finished()
-
-
-def status_message(run_id, *, status, exit_code, duration_ms, at) -> dict:
-    return {
-        "type": "status",
-        "runId": str(run_id),
-        "timestamp": iso(at),
-        "status": status,
-        "exitCode": exit_code,
-        "duration": duration_ms,
-    }
-
-
-def log_message(run_id, line) -> dict:
-    return {
-        "type": "log",
-        "runId": str(run_id),
-        "timestamp": iso(line.timestamp),
-        "stream": line.stream,
-        "content": line.content,
-        "lineNumber": line.number,
-    }
 
 
 def live_snapshot(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from runs.models import RunStatus, TriggerType
+from taskflow_site.lib.formatting import iso
 
 
 class RunListQuery(serializers.Serializer):
@@ -107,14 +106,6 @@ class RunOutput(serializers.Serializer):
         }
 
 
-def iso(value) -> str | None:
-    """What DRF's DateTimeField writes for our UTC datetimes: ISO 8601 with a Z."""
-    if value is None:
-        return None
-    text = value.astimezone(UTC).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
 class RunListOutput(serializers.Serializer):
     runs = RunOutput(many=True)
     total = serializers.IntegerField(help_text="Exact up to 10,000 (see totalExact).")
@@ -129,7 +120,9 @@ class LogQuery(serializers.Serializer):
 
 
 class LogLineOutput(serializers.Serializer):
-    lineNumber = serializers.IntegerField(source="number")
+    """A runs.wire.log_line: its keys and values, in the order this endpoint always listed them."""
+
+    lineNumber = serializers.IntegerField()
     stream = serializers.CharField()
     timestamp = serializers.DateTimeField()
     content = serializers.CharField()

@@ -1,16 +1,20 @@
 """Run history and the live log viewer: cheap on huge tables, read-only machine fields.
 
 Users see runs of their own jobs (Run.objects.visible_to); cancel and re-run call runs.services.
+The viewer reads the run, its lines and its samples from the API (/api/runs/<id>, /logs,
+/logs/live, /metrics); the page embeds the run as GET /api/runs/<id> returns it.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.paginator import Paginator
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -18,10 +22,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from jobs.models import Job
-from metrics.models import MetricSample
 from runs.models import Run, RunStatus, WorkerHeartbeat
 from runs.recent import newest_page
-from runs.services import run_cancel, run_log_lines, run_rerun
+from runs.serializers import RunOutput
+from runs.services import run_cancel, run_rerun
 from taskflow_site.lib.admin import (
     RoleScopedAdmin,
     bytes_text,
@@ -29,9 +33,6 @@ from taskflow_site.lib.admin import (
     status_badge,
     time_tag,
 )
-from taskflow_site.lib.formatting import iso
-
-LINES_PAGE_MAX = 5000
 
 
 class CappedCountPaginator(Paginator):
@@ -160,8 +161,6 @@ class RunAdmin(RoleScopedAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         # "=id" on a UUID column breaks on non-UUID text; search names only then
-        import uuid
-
         try:
             uuid.UUID(search_term.strip())
         except ValueError:
@@ -246,8 +245,6 @@ class RunAdmin(RoleScopedAdmin):
 
     @admin.display(description="Spec")
     def spec_text(self, run):
-        import json
-
         spec = dict(run.spec or {})
         if spec.get("secret_env"):
             spec["secret_env"] = dict.fromkeys(spec["secret_env"], "********")
@@ -257,7 +254,6 @@ class RunAdmin(RoleScopedAdmin):
 
     @admin.action(description="Cancel selected runs", permissions=["run"])
     def cancel_runs(self, request, queryset):
-
         done = []
         for run in queryset.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]):
             run_cancel(run=run, by=request.user)
@@ -275,7 +271,6 @@ class RunAdmin(RoleScopedAdmin):
 
     @admin.action(description="Re-run the jobs of selected runs", permissions=["run"])
     def rerun_runs(self, request, queryset):
-
         for run in queryset.filter(job__isnull=False).select_related("job"):
             new_run, _ = run_rerun(run=run, by=request.user)
             url = reverse("admin:runs_run_change", args=[new_run.id])
@@ -291,42 +286,19 @@ class RunAdmin(RoleScopedAdmin):
                 messages.SUCCESS,
             )
 
-    # ---- live viewer endpoints ----
+    # ---- cancel and re-run buttons ----
+    # Form posts, not API calls: they work without JavaScript and end on a page with the
+    # admin's message (the new run's page for a re-run), like the actions above.
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
         extra = [
-            path("<path:object_id>/lines/", wrap(self.lines_view), name="runs_run_lines"),
-            path("<path:object_id>/state/", wrap(self.state_view), name="runs_run_state"),
             path("<path:object_id>/cancel/", wrap(self.cancel_view), name="runs_run_cancel"),
             path("<path:object_id>/rerun/", wrap(self.rerun_view), name="runs_run_rerun"),
         ]
         return extra + super().get_urls()
 
-    def lines_view(self, request, object_id):
-        """Log lines after N (paged by line number) for the viewer's "load earlier"."""
-
-        run = self.get_object(request, object_id)
-        try:
-            after = max(0, int(request.GET.get("after", 0)))
-            limit = min(LINES_PAGE_MAX, max(1, int(request.GET.get("limit", 1000))))
-        except ValueError:
-            return JsonResponse({"error": "after and limit are numbers"}, status=400)
-        lines = run_log_lines(run=run, after=after, limit=limit)
-        return JsonResponse({"lines": [line_json(line) for line in lines]})
-
-    def state_view(self, request, object_id):
-        """Status and samples since a time: the viewer's fallback when no WebSocket is open."""
-
-        run = self.get_object(request, object_id)
-        samples = MetricSample.objects.filter(run=run).order_by("timestamp")
-        since = request.GET.get("samples_after")
-        if since:
-            samples = samples.filter(timestamp__gt=since)
-        return JsonResponse({**run_state(run), "samples": [sample_json(s) for s in samples[:500]]})
-
     def cancel_view(self, request, object_id):
-
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         run = self.get_object(request, object_id)
@@ -339,7 +311,6 @@ class RunAdmin(RoleScopedAdmin):
         return HttpResponseRedirect(reverse("admin:runs_run_change", args=[run.id]))
 
     def rerun_view(self, request, object_id):
-
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         run = self.get_object(request, object_id)
@@ -351,17 +322,14 @@ class RunAdmin(RoleScopedAdmin):
         return HttpResponseRedirect(reverse("admin:runs_run_change", args=[new_run.id]))
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-
         if obj is not None:
-            samples = list(MetricSample.objects.filter(run=obj).order_by("-timestamp")[:600])
             context["viewer"] = {
-                **run_state(obj),
-                "samples": [sample_json(s) for s in reversed(samples)],
+                "run": RunOutput(obj).data,
                 "wsPath": f"/api/runs/{obj.id}/logs/live",
-                "linesUrl": reverse("admin:runs_run_lines", args=[obj.id]),
-                "stateUrl": reverse("admin:runs_run_state", args=[obj.id]),
-                "downloadUrl": f"/api/runs/{obj.id}/logs/download",
-                "apiLogsUrl": f"/api/runs/{obj.id}/logs",
+                "runUrl": reverse("run-detail", args=[obj.id]),
+                "logsUrl": reverse("run-logs", args=[obj.id]),
+                "metricsUrl": reverse("run-metrics", args=[obj.id]),
+                "downloadUrl": reverse("run-logs-download", args=[obj.id]),
                 "canRun": self.has_run_permission(request, obj),
             }
             job_name = obj.job.name if obj.job_id else "ad-hoc task"
@@ -369,41 +337,6 @@ class RunAdmin(RoleScopedAdmin):
             context["cancel_url"] = reverse("admin:runs_run_cancel", args=[obj.id])
             context["rerun_url"] = reverse("admin:runs_run_rerun", args=[obj.id])
         return super().render_change_form(request, context, add, change, form_url, obj)
-
-
-def run_state(run: Run) -> dict:
-    return {
-        "runId": str(run.id),
-        "status": run.status,
-        "statusLabel": run.get_status_display(),
-        "createdAt": iso(run.created_at),
-        "startedAt": iso(run.started_at),
-        "finishedAt": iso(run.finished_at),
-        "duration": run.duration_ms,
-        "exitCode": run.exit_code,
-        "logLines": run.log_lines,
-        "finished": run.is_finished,
-        "cancelRequested": run.cancel_requested_at is not None,
-    }
-
-
-def line_json(line) -> dict:
-    stamp = line.timestamp
-    return {
-        "lineNumber": line.number,
-        "stream": line.stream,
-        "timestamp": stamp.isoformat() if hasattr(stamp, "isoformat") else stamp,
-        "content": line.content,
-    }
-
-
-def sample_json(sample) -> dict:
-    return {
-        "timestamp": sample.timestamp.isoformat(),
-        "cpuPercent": sample.cpu_percent,
-        "memoryBytes": sample.memory_bytes,
-        "memoryPercent": sample.memory_percent,
-    }
 
 
 @admin.register(WorkerHeartbeat)

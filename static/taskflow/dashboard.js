@@ -1,9 +1,13 @@
-/* Dashboard: KPIs, recent and upcoming runs; refreshed on /ws/dashboard pushes, else polled. */
+/* Dashboard: KPIs, recent and upcoming runs from the API (/api/dashboard/stats, /api/runs,
+   /api/dashboard/upcoming); refreshed on /ws/dashboard pushes, else polled. The API's per-user
+   rate limit covers these calls too: at most one refresh (three requests) per MIN_GAP_MS. */
 (function () {
   "use strict";
-  var POLL_MS = 5000;
+  var POLL_MS = 5000;         // no push channel: how stale the page may get
+  var LIVE_POLL_MS = 15000;   // with pushes: KPIs that change without a run (jobs enabled…)
+  var MIN_GAP_MS = 5000;
 
-  function render(root, data) {
+  function render(root, data, pages, triggers) {
     var stats = data.stats || {};
     var fmt = {
       activeJobs: String, runningNow: String, totalFailures: String,
@@ -21,11 +25,11 @@
 
     var recent = root.querySelector("[data-tf-recent]");
     recent.replaceChildren();
-    (data.recent || []).forEach(function (run) {
+    (data.runs || []).forEach(function (run) {
       recent.appendChild(TF.el("tr", { "data-run-id": run.id, "data-status": run.status }, [
-        TF.el("td", {}, [TF.el("a", { href: run.url, text: run.job })]),
+        TF.el("td", {}, [TF.el("a", { href: pages.runPage.replace("__id__", run.id), text: run.jobName || "(ad-hoc task)" })]),
         TF.el("td", {}, [TF.badge(run.status)]),
-        TF.el("td", { text: run.trigger }),
+        TF.el("td", { text: triggers[run.triggerType] || run.triggerType }),
         TF.el("td", { text: TF.fmtTime(run.startedAt || run.createdAt) }),
         TF.el("td", { text: run.status === "running" ? "running…" : TF.fmtDuration(run.duration) }),
       ]));
@@ -36,7 +40,7 @@
     upcoming.replaceChildren();
     (data.upcoming || []).forEach(function (job) {
       upcoming.appendChild(TF.el("tr", {}, [
-        TF.el("td", {}, [TF.el("a", { href: job.url, text: job.name })]),
+        TF.el("td", {}, [TF.el("a", { href: pages.jobPage.replace("__id__", job.id), text: job.name })]),
         TF.el("td", { text: TF.fmtTime(job.nextRun) }),
         TF.el("td", { class: "tf-zone", text: TF.fmtTime(job.nextRun, job.timezone) + " " + job.timezone }),
       ]));
@@ -52,34 +56,45 @@
   document.addEventListener("DOMContentLoaded", function () {
     var root = document.querySelector("[data-tf-dashboard]");
     if (!root) return;
-    var url = root.getAttribute("data-url");
-    var pending = null;
-    render(root, TF.jsonData("tf-dashboard-data"));
+    var urls = TF.jsonData("tf-dashboard-urls");
+    var triggers = TF.jsonData("tf-trigger-labels") || {};
+    var live = false, timer = null, dueAt = 0, lastAt = Date.now();
+    render(root, TF.jsonData("tf-dashboard-data"), urls, triggers);
+
+    function pollText() { return "refreshing every " + POLL_MS / 1000 + " s"; }
 
     function refresh() {
-      return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
-        .then(function (data) { render(root, data); })
-        .catch(function () { setLive(root, "off", "refresh failed, retrying"); });
+      lastAt = Date.now();
+      Promise.all([TF.api(urls.stats), TF.api(urls.runs), TF.api(urls.upcoming)])
+        .then(function (res) {
+          render(root, { stats: res[0], runs: res[1].runs, upcoming: res[2].jobs }, urls, triggers);
+          if (live) setLive(root, "on", "live"); else setLive(root, "poll", pollText());
+        })
+        .catch(function () { setLive(root, "off", "refresh failed, retrying"); })
+        .then(function () { later(live ? LIVE_POLL_MS : POLL_MS); });
     }
-    function soon() {  // coalesce bursts of pushes into one refresh
-      if (pending) return;
-      pending = setTimeout(function () { pending = null; refresh(); }, 300);
+    function later(delay) {  // one pending refresh at a time, never sooner than MIN_GAP_MS apart
+      var at = Math.max(Date.now() + delay, lastAt + MIN_GAP_MS);
+      if (timer && dueAt <= at) return;
+      clearTimeout(timer);
+      dueAt = at;
+      timer = setTimeout(function () { timer = null; if (document.hidden) later(POLL_MS); else refresh(); }, at - Date.now());
     }
 
     function connect() {
       var ws;
       try { ws = new WebSocket(TF.wsUrl("/ws/dashboard")); } catch (e) { return; }
-      ws.onopen = function () { setLive(root, "on", "live"); };
-      ws.onmessage = soon;
+      ws.onopen = function () { live = true; setLive(root, "on", "live"); };
+      ws.onmessage = function () { later(300); };  // coalesces a burst of pushes
       ws.onclose = function () {
-        setLive(root, "poll", "refreshing every " + POLL_MS / 1000 + " s");
+        live = false;
+        setLive(root, "poll", pollText());
+        later(POLL_MS);
         setTimeout(connect, 15000);
       };
     }
+    setLive(root, "poll", pollText());
     connect();
-    // a push can be missed (no Redis: the consumer polls the DB); a slow poll keeps KPIs honest
-    setInterval(function () { if (!document.hidden) refresh(); }, POLL_MS);
-    setLive(root, "poll", "refreshing every " + POLL_MS / 1000 + " s");
+    later(POLL_MS);
   });
 })();

@@ -1,6 +1,8 @@
 /* Live log viewer: WebSocket stream (log, log_batch, metric, status), ANSI colours, line numbers,
    follow/pause, a bounded DOM (tail shown, earlier lines on demand), progress, CPU/memory charts.
-   Falls back to polling the admin's JSON endpoints when the socket is unavailable. */
+   Everything comes from the API: the page embeds the run as GET /api/runs/<id> returns it, the
+   samples come from /api/runs/<id>/metrics, and without a socket it polls /api/runs/<id> and
+   /logs (paced for the API's per-user rate limit). */
 (function () {
   "use strict";
 
@@ -8,6 +10,8 @@
   var DOM_MAX = 5000;     // lines kept in the page while following; older ones reload on demand
   var PAGE = 1000;        // "load earlier" page size
   var FLUSH_MAX = 3000;   // lines painted per animation frame
+  var POLL_MS = 2500;     // without a socket: one run read (+ a log page when it grew) a poll
+  var SAMPLES_EVERY = 3;  // polls between sample reads (the whole, thinned series each time)
   var FINISHED = ["success", "failure", "timeout", "cancelled", "skipped"];
   var LABELS = { pending: "Pending", running: "Running", success: "Success", failure: "Failure",
     timeout: "Timeout", cancelled: "Cancelled", skipped: "Skipped" };
@@ -94,24 +98,23 @@
     this.first = null;          // first line number in the DOM
     this.last = 0;              // highest line number received
     this.follow = true;
-    this.status = data.status;
-    this.startedAt = data.startedAt ? new Date(data.startedAt) : null;
-    this.duration = data.duration;
+    this.run = data.run;
+    this.status = data.run.status;
+    this.startedAt = data.run.startedAt ? new Date(data.run.startedAt) : null;
+    this.duration = data.run.duration;
     this.samples = { t: [], cpu: [], mem: [] };
     this.socket = null;
     this.polling = null;
-    this.pollSamplesAfter = null;
     this.flushScheduled = false;
-    this.finalSeen = data.finished;
+    this.finalSeen = FINISHED.indexOf(data.run.status) >= 0;
   }
 
   Viewer.prototype.start = function () {
     var self = this;
     this.initCharts();
-    (this.data.samples || []).forEach(function (s) { self.addSample(s, true); });
-    this.redrawCharts();
-    this.setStatus(this.data.status, this.data.exitCode, this.data.duration);
-    this.tailStart = Math.max(0, (this.data.logLines || 0) - TAIL);
+    this.loadSamples();
+    this.setStatus(this.run.status, this.run.exitCode, this.run.duration);
+    this.tailStart = Math.max(0, (this.run.logLines || 0) - TAIL);
     this.last = this.tailStart;
     this.first = this.tailStart + 1;
     this.updateEarlier();
@@ -158,7 +161,7 @@
   /* ---- transport ---- */
   Viewer.prototype.connect = function () {
     var self = this;
-    if (this.finalSeen && this.data.logLines === 0) { this.setLive("off", "finished"); return; }
+    if (this.finalSeen && this.run.logLines === 0) { this.setLive("off", "finished"); return; }
     var ws;
     try {
       ws = new WebSocket(TF.wsUrl(this.data.wsPath + "?after=" + this.last));
@@ -175,7 +178,7 @@
       self.socket = null;
       if (self.finalSeen) { self.setLive("off", "finished — stream closed"); return; }
       if (event.code === 4404 || event.code === 4401) { self.setLive("off", "not allowed (" + event.code + ")"); return; }
-      // refused, dropped or never opened: poll the admin's endpoints, retry the socket later
+      // refused, dropped or never opened: poll the API, retry the socket later
       self.startPolling();
       setTimeout(function () { if (!self.finalSeen) { self.stopPolling(); self.connect(); } }, opened ? 3000 : 15000);
     };
@@ -195,27 +198,26 @@
     var self = this;
     if (this.polling) return;
     this.setLive("poll", "polling");
-    var busy = false;
+    var busy = false, polls = 1;  // start() has just read the samples
     function poll() {
       if (busy) return;
       busy = true;
-      var linesUrl = self.data.linesUrl + "?after=" + self.last + "&limit=" + PAGE;
-      var stateUrl = self.data.stateUrl + (self.pollSamplesAfter ? "?samples_after=" + encodeURIComponent(self.pollSamplesAfter) : "");
-      Promise.all([
-        fetch(linesUrl, { credentials: "same-origin" }).then(function (r) { return r.json(); }),
-        fetch(stateUrl, { credentials: "same-origin" }).then(function (r) { return r.json(); }),
-      ]).then(function (res) {
-        self.enqueue(res[0].lines || []);
-        var st = res[1];
-        (st.samples || []).forEach(function (s) { self.addSample(s); });
-        if ((st.samples || []).length) self.redrawCharts();
-        if (st.startedAt && !self.startedAt) self.startedAt = new Date(st.startedAt);
-        self.setStatus(st.status, st.exitCode, st.duration);
-        if (st.finished && (res[0].lines || []).length < PAGE) { self.stopPolling(); self.setLive("off", "finished"); }
+      // the run first: once it says finished, the engine has stored every line
+      TF.api(self.data.runUrl).then(function (run) {
+        var finished = FINISHED.indexOf(run.status) >= 0;
+        var lines = run.logLines > self.last
+          ? TF.api(self.data.logsUrl + "?after=" + self.last + "&limit=" + PAGE) : null;
+        var samples = finished || polls++ % SAMPLES_EVERY === 0 ? self.loadSamples() : null;
+        return Promise.all([lines, samples]).then(function (res) {
+          if (res[0]) self.enqueue(res[0].lines);
+          if (run.startedAt && !self.startedAt) self.startedAt = new Date(run.startedAt);
+          self.setStatus(run.status, run.exitCode, run.duration);
+          if (finished && !(res[0] && res[0].hasMore)) { self.stopPolling(); self.setLive("off", "finished"); }
+        });
       }).catch(function () { self.setLive("off", "connection lost, retrying"); })
         .then(function () { busy = false; });
     }
-    this.polling = setInterval(poll, 1500);
+    this.polling = setInterval(poll, POLL_MS);
     poll();
   };
 
@@ -303,12 +305,7 @@
     if (firstShown <= 1) return;
     var after = Math.max(0, firstShown - 1 - PAGE);
     var limit = firstShown - 1 - after;
-    var query = "?after=" + after + "&limit=" + limit;
-    var json = function (r) { return r.ok ? r.json() : Promise.reject(r.status); };
-    // the public API first (GET /api/runs/<id>/logs); the admin's own endpoint if it refuses
-    fetch(this.data.apiLogsUrl + query, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(json).then(function (body) { return body.data; })
-      .catch(function () { return fetch(self.data.linesUrl + query, { credentials: "same-origin" }).then(json); })
+    TF.api(this.data.logsUrl + "?after=" + after + "&limit=" + limit)
       .then(function (res) {
         var frag = document.createDocumentFragment();
         (res.lines || []).forEach(function (line) {
@@ -398,6 +395,15 @@
     });
   };
 
+  /* The run's samples as GET /api/runs/<id>/metrics lists them (the socket sends the same). */
+  Viewer.prototype.loadSamples = function () {
+    var self = this;
+    return TF.api(this.data.metricsUrl).then(function (metrics) {
+      metrics.samples.forEach(function (s) { self.addSample(s); });
+      self.redrawCharts();
+    }, function () { /* the charts stay as they are; the log matters more */ });
+  };
+
   Viewer.prototype.addSample = function (s) {
     var t = new Date(s.timestamp).getTime() / 1000;
     var n = this.samples.t.length;
@@ -405,7 +411,6 @@
     this.samples.t.push(t);
     this.samples.cpu.push(s.cpuPercent);
     this.samples.mem.push(s.memoryBytes);
-    this.pollSamplesAfter = s.timestamp;
     this.root.querySelector("[data-tf-cpu-now]").textContent = s.cpuPercent.toFixed(1) + " %";
     this.root.querySelector("[data-tf-mem-now]").textContent = TF.fmtBytes(s.memoryBytes);
     this.root.setAttribute("data-tf-samples", String(this.samples.t.length));

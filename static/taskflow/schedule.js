@@ -111,26 +111,52 @@
     function schedulePreview() { clearTimeout(timer); timer = setTimeout(preview, 250); }
     function preview() {
       var mine = ++seq;
-      var body = Object.assign(toObject(), { cron_expr: cron ? cron.value : "", timezone: zone() });
-      fetch(root.getAttribute("data-preview-url"), {
-        method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": TF.csrfToken() },
-        body: JSON.stringify(body),
-      }).then(function (r) { return r.json(); }).then(function (data) {
+      var body = {
+        schedule: Object.assign(toObject(), { cron_expr: cron ? cron.value.trim() : "" }),
+        timezone: zone(),
+      };
+      TF.api(root.getAttribute("data-preview-url"), body).then(function (data) {
+        show(data.timezone, data.nextRuns, null);
+      }, function (error) {
+        if (error.code !== "VALIDATION_ERROR") return;  // a convenience; saving still validates
+        show(body.timezone, [], fieldErrors(error.details || {}));
+      });
+      function show(timeZone, times, errors) {
         if (mine !== seq) return;  // an older answer arriving late
-        showErrors(data.errors || {});
+        showErrors(errors || {});
         var tbody = root.querySelector("[data-tf-preview]");
         tbody.replaceChildren();
-        (data.times || []).forEach(function (t) {
+        times.forEach(function (t) {
           tbody.appendChild(TF.el("tr", {}, [
-            TF.el("td", { text: TF.fmtTime(t, data.timezone) }),
+            TF.el("td", { text: TF.fmtTime(t, timeZone) }),
             TF.el("td", { text: TF.fmtTime(t, TF.zone) }),
           ]));
         });
         if (!tbody.children.length) {
-          tbody.appendChild(TF.el("tr", {}, [TF.el("td", { colspan: "2", text: data.errors ? "Fix the schedule to see its next runs." : "Never fires." })]));
+          tbody.appendChild(TF.el("tr", {}, [TF.el("td", { colspan: "2", text: errors ? "Fix the schedule to see its next runs." : "Never fires." })]));
         }
-      }).catch(function () { /* preview is a convenience; saving still validates */ });
+      }
+    }
+
+    /* The API's details ({schedule: {minutes: [...], non_field_errors: [...]}, timezone: [...]},
+       a list item's errors keyed by its index) as {field: [messages]}; "schedule" = the whole. */
+    function fieldErrors(details) {
+      var out = {};
+      function messages(value) {
+        if (typeof value === "string") return [value];
+        if (Array.isArray(value)) return [].concat.apply([], value.map(messages));
+        return [].concat.apply([], Object.keys(value || {}).map(function (k) { return messages(value[k]); }));
+      }
+      function add(field, value) { out[field] = (out[field] || []).concat(messages(value)); }
+      Object.keys(details).forEach(function (key) {
+        var value = details[key];
+        if (key === "schedule" && value && !Array.isArray(value) && typeof value === "object") {
+          Object.keys(value).forEach(function (k) { add(k === "non_field_errors" ? "schedule" : k, value[k]); });
+        } else {
+          add(key === "non_field_errors" ? "schedule" : key, value);
+        }
+      });
+      return out;
     }
 
     function showErrors(errors) {

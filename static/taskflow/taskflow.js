@@ -1,4 +1,4 @@
-/* TaskFlow admin helpers: times in the browser's zone, formatting, CSRF, WebSocket URLs. */
+/* TaskFlow admin helpers: times in the browser's zone, formatting, the API, WebSocket URLs. */
 (function () {
   "use strict";
 
@@ -65,6 +65,25 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
+  /* The pages' data comes from /api/... with the session cookie (DRF accepts it). Resolves to
+     the envelope's `data`; rejects with the error body ({error, code, details}) or the status.
+     A body makes it a POST, with the CSRF token that session-authenticated writes need. */
+  function api(url, body) {
+    var init = { credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (body !== undefined) {
+      init.method = "POST";
+      init.headers["Content-Type"] = "application/json";
+      init.headers["X-CSRFToken"] = csrfToken();
+      init.body = JSON.stringify(body);
+    }
+    return fetch(url, init).then(function (r) {
+      return r.json().catch(function () { throw { status: r.status }; }).then(function (json) {
+        if (!r.ok) throw Object.assign({ status: r.status }, json);
+        return json.data;
+      });
+    });
+  }
+
   function wsUrl(path) {
     return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
   }
@@ -85,7 +104,7 @@
 
   window.TF = {
     zone: zone, fmtTime: fmtTime, fmtDuration: fmtDuration, fmtBytes: fmtBytes, el: el,
-    badge: badge, csrfToken: csrfToken, wsUrl: wsUrl, jsonData: jsonData,
+    badge: badge, api: api, wsUrl: wsUrl, jsonData: jsonData,
     localizeTimes: localizeTimes,
   };
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -42,6 +43,13 @@ def _job_state(name: str) -> dict:
         "timezone": job.timezone,
         "next_run_at": job.next_run_at,
     }
+
+
+def _next_berlin_minute(*minutes: int) -> int:
+    """Which of 03:<minutes> Berlin time comes next from now (the preview's first row)."""
+    now = timezone.now().astimezone(ZoneInfo("Europe/Berlin"))
+    upcoming = [m for m in minutes if (now.hour, now.minute) < (3, m)]
+    return upcoming[0] if upcoming else minutes[0]  # else tomorrow's first
 
 
 def _own_job(owner) -> None:
@@ -112,9 +120,11 @@ async def test_it_builds_runs_and_watches_a_job_then_hides_it_from_others(
     )
     preview = page.locator("[data-tf-preview] tr")
     await expect(preview).to_have_count(5)
-    # Berlin 03:15 is 21:15 or 22:15 the evening before in New York
-    await expect(preview.first.locator("td").first).to_contain_text("03:15")
-    await expect(preview.first.locator("td").nth(1)).to_contain_text(re.compile(r"2[12]:15"))
+    # the next fire is 03:15 or 03:45 Berlin time, whichever comes first from now: 21:15/21:45
+    # or 22:15/22:45 the evening before in New York
+    first = _next_berlin_minute(15, 45)
+    await expect(preview.first.locator("td").first).to_contain_text(f"03:{first}")
+    await expect(preview.first.locator("td").nth(1)).to_contain_text(re.compile(f"2[12]:{first}"))
     await expect(page.locator("fieldset.tf-kind-http")).to_be_hidden()
     await shot(page, "02-job-editor")
     await page.click("input[name=_continue]")

@@ -52,6 +52,8 @@ async def test_it_replays_a_finished_run_then_sends_the_final_status_and_closes(
         "lineNumber": 3,
     }
     assert logs[0]["timestamp"].endswith("Z")
+    # runs.wire's order, byte for byte as the stream always sent it
+    assert list(logs[2]) == ["type", "runId", "timestamp", "stream", "content", "lineNumber"]
     assert messages[-1] == {
         "type": "status",
         "runId": str(finished_run.id),
@@ -136,7 +138,8 @@ async def test_it_coalesces_a_flood_into_batches(owner, owner_session):
     assert numbers == list(range(1, 5001))
     assert len(batches) == 10
     assert batches[0]["runId"] == str(run.id)
-    assert set(batches[0]["lines"][0]) == {"timestamp", "stream", "content", "lineNumber"}
+    assert list(batches[0]["lines"][0]) == ["timestamp", "stream", "content", "lineNumber"]
+    assert list(batches[0]) == ["type", "runId", "lines"]
     assert not [m for m in messages if m["type"] == "log"]
 
 

@@ -1,14 +1,17 @@
-"""Metrics endpoints: job trends by range, one run's samples, the seed's dashboard keys."""
+"""Metrics endpoints: job trends by range (one job or all a user sees), one run's samples in the
+stream's shape, the dashboard keys of docs/api.md."""
 
 import pytest
 from django.utils import timezone
 
 from metrics.models import MetricSample
+from metrics.services import samples_after
+from tests.factories import JobFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_dashboard_stats_have_the_seeds_keys_and_types(owner_api, owner_run):
+def test_dashboard_stats_have_the_documented_keys_and_types(owner_api, owner_run):
     response = owner_api.get("/api/dashboard/stats")
     assert response.status_code == 200
     data = response.json()["data"]
@@ -55,3 +58,36 @@ def test_run_metrics_list_samples_with_camel_case_keys(owner_api, owner_run):
     assert set(sample) == {"timestamp", "cpuPercent", "memoryBytes", "memoryPercent"}
     assert sample["cpuPercent"] == 78.5
     assert data["summary"]["sampleCount"] == 1
+
+
+def test_all_jobs_metrics_cover_only_the_callers_jobs(owner_api, owner_run, outsider):
+    now = timezone.now()
+    RunFactory(job=JobFactory(created_by=outsider), status="failure", finished_at=now)
+    data = owner_api.get("/api/metrics?range=30d").json()["data"]
+    assert list(data) == ["rangeDays", "granularity", "summary", "points"]
+    assert (data["rangeDays"], data["granularity"]) == (30, "daily")
+    assert data["summary"]["runCount"] == 1 and data["summary"]["failureCount"] == 0
+    job = owner_api.get(f"/api/jobs/{owner_run.job_id}/metrics?range=30d").json()["data"]
+    assert data == {key: value for key, value in job.items() if key != "jobId"}
+
+
+def test_a_run_sample_is_the_streams_metric_message(owner_api, owner_run):
+    MetricSample.objects.create(
+        run=owner_run,
+        timestamp=timezone.now(),
+        cpu_percent=33.333,
+        memory_bytes=1_000,
+        memory_percent=0.12345,
+    )
+    sample = owner_api.get(f"/api/runs/{owner_run.id}/metrics").json()["data"]["samples"][0]
+    (message,), _ = samples_after(None, run_id=owner_run.id, after_id=0)
+    assert list(message) == [
+        "type",
+        "runId",
+        "timestamp",
+        "cpuPercent",
+        "memoryBytes",
+        "memoryPercent",
+    ]
+    assert {k: v for k, v in message.items() if k not in ("type", "runId")} == sample
+    assert (sample["cpuPercent"], sample["memoryPercent"]) == (33.33, 0.12)

@@ -1,4 +1,5 @@
-"""The run list and run page: scoped, filtered, cheap to page, read-only, with the viewer's data."""
+"""The run list and run page: scoped, filtered, cheap to page, read-only, with the viewer's data
+(the run as the API returns it; lines and samples from the API with the session cookie)."""
 
 from datetime import timedelta
 
@@ -7,7 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from runs.models import RunStatus
+from metrics.models import MetricSample
+from runs.logformat import encode_lines
+from runs.models import LogChunk, RunStatus
 from tests.factories import JobFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,8 +28,10 @@ def test_it_lists_only_runs_of_the_users_jobs(owner_client, owner, outsider):
 
 def test_it_answers_404_for_another_users_run_and_its_endpoints(owner_client, outsider):
     run = RunFactory(job__created_by=outsider)
-    for suffix in ("change/", "lines/", "state/"):
-        assert owner_client.get(f"/admin/runs/run/{run.pk}/{suffix}").status_code == 404
+    assert owner_client.get(f"/admin/runs/run/{run.pk}/change/").status_code == 404
+    # what the viewer reads, with the same session cookie
+    for suffix in ("", "/logs", "/metrics", "/logs/download"):
+        assert owner_client.get(f"/api/runs/{run.pk}{suffix}").status_code == 404
 
 
 def test_it_filters_runs_that_failed_in_the_last_24_hours(admin_client):
@@ -70,23 +75,46 @@ def test_the_run_page_carries_the_live_viewer(owner_client, owner):
     response = owner_client.get(f"/admin/runs/run/{run.pk}/change/")
     viewer = response.context["viewer"]
     assert viewer["wsPath"] == f"/api/runs/{run.pk}/logs/live"
-    assert viewer["logLines"] == 120_000 and viewer["canRun"] is True
+    assert viewer["run"]["logLines"] == 120_000 and viewer["canRun"] is True
     assert b"data-tf-viewer" in response.content
     assert b"Cancel run" in response.content
 
 
-def test_the_lines_endpoint_pages_by_line_number(owner_client, owner):
-    from runs.logformat import encode_lines
-    from runs.models import LogChunk
+def test_the_viewer_starts_from_what_the_api_returns(owner_client, owner):
+    run = RunFactory(job__created_by=owner, status=RunStatus.RUNNING, log_lines=7)
+    viewer = owner_client.get(f"/admin/runs/run/{run.pk}/change/").context["viewer"]
+    assert viewer["run"] == owner_client.get(f"/api/runs/{run.pk}").json()["data"]
+    assert viewer["runUrl"] == f"/api/runs/{run.pk}"
+    assert viewer["logsUrl"] == f"/api/runs/{run.pk}/logs"
+    assert viewer["metricsUrl"] == f"/api/runs/{run.pk}/metrics"
+    assert viewer["downloadUrl"] == f"/api/runs/{run.pk}/logs/download"
 
+
+def test_the_viewer_pages_lines_by_line_number_through_the_api(owner_client, owner):
     run = RunFactory(job__created_by=owner)
     texts = [("stdout", 0, f"line {n}") for n in range(1, 11)]
     LogChunk.objects.create(
         run=run, first_line=1, last_line=10, created_at=run.created_at, data=encode_lines(texts)
     )
-    body = owner_client.get(f"/admin/runs/run/{run.pk}/lines/?after=3&limit=4").json()
+    response = owner_client.get(f"/api/runs/{run.pk}/logs?after=3&limit=4")  # session cookie
+    body = response.json()["data"]
     assert [line["lineNumber"] for line in body["lines"]] == [4, 5, 6, 7]
     assert body["lines"][0]["content"] == "line 4" and body["lines"][0]["stream"] == "stdout"
+    assert body["hasMore"] is True and body["runStatus"] == run.status
+
+
+def test_the_viewer_reads_rounded_samples_through_the_api(owner_client, owner):
+    run = RunFactory(job__created_by=owner, status=RunStatus.RUNNING)
+    MetricSample.objects.create(
+        run=run,
+        timestamp=timezone.now(),
+        cpu_percent=12.3456,
+        memory_bytes=1 << 20,
+        memory_percent=1.23456,
+    )
+    sample = owner_client.get(f"/api/runs/{run.pk}/metrics").json()["data"]["samples"][0]
+    assert sample["cpuPercent"] == 12.35 and sample["memoryPercent"] == 1.23
+    assert sample["timestamp"].endswith("Z")
 
 
 def test_it_offers_no_add_form_for_runs(admin_client):

@@ -6,7 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from runs import wire
 from runs.models import Run, RunStatus, TriggerType
+from runs.services import run_log_lines
 from tests.factories import RunFactory
 from tests.support.clients import add_log_lines
 
@@ -97,7 +99,7 @@ def test_logs_are_paged_by_line_number(owner_api, owner_run):
     assert response.status_code == 200
     data = response.json()["data"]
     assert [line["lineNumber"] for line in data["lines"]] == [1, 2]
-    assert set(data["lines"][0]) == {"lineNumber", "stream", "timestamp", "content"}
+    assert list(data["lines"][0]) == ["lineNumber", "stream", "timestamp", "content"]
     assert data["lines"][0]["content"] == "line one"
     assert data["lines"][0]["stream"] == "stdout"
     assert data["hasMore"] is True and data["nextAfter"] == 2
@@ -106,6 +108,17 @@ def test_logs_are_paged_by_line_number(owner_api, owner_run):
     assert rest["hasMore"] is False and rest["nextAfter"] == 3
     empty = owner_api.get(f"/api/runs/{owner_run.id}/logs?after=3").json()["data"]
     assert empty["lines"] == [] and empty["nextAfter"] == 3
+
+
+def test_a_log_line_is_the_streams_log_line(owner_api, owner_run):
+    """One shape: the API's line has the fields and values of runs.wire.log_line (the
+    WebSocket's), in the order this endpoint always listed them."""
+    lines = run_log_lines(run=owner_run, after=0, limit=3)
+    data = owner_api.get(f"/api/runs/{owner_run.id}/logs").json()["data"]
+    assert data["lines"] == [wire.log_line(line) for line in lines]
+    assert data["lines"][0]["timestamp"].endswith("Z")
+    message = wire.log_message(owner_run.id, lines[0])
+    assert {k: v for k, v in message.items() if k not in ("type", "runId")} == data["lines"][0]
 
 
 def test_log_paging_spans_chunks(owner_api, owner_run):
