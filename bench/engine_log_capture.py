@@ -71,4 +71,4 @@ if not args.no_peers:
         f"  floor: 64 KiB reads, no storage {rate:8.0f} lines/s  "
         f"(TaskFlow = {_engine.ratio(ours, rate)} of the floor)"
     )
-print("  target (DESIGN.md): >= 500k lines/s persisted, RSS growth <= 100 MB")
+print("  target: >= 500k lines/s persisted, RSS growth <= 100 MB")

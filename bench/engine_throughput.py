@@ -68,4 +68,4 @@ if not args.no_peers:
             f"  django-q2 (ORM, WAL) shell task {rate:10.1f} runs/s  "
             f"(TaskFlow = {_engine.ratio(ours, rate)})"
         )
-print("  target (DESIGN.md): >= 430 runs/s on an idle machine")
+print("  target: >= 430 runs/s on an idle machine")

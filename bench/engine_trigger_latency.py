@@ -57,4 +57,4 @@ if not args.no_peers:
             f"max {idle['max']:7.1f} ms   (TaskFlow p50 = "
             f"{_engine.ratio(p50, idle['p50'])} of django-q2's)"
         )
-print("  target (DESIGN.md): p50 <= 20 ms, p99 <= 100 ms on an idle machine")
+print("  target: p50 <= 20 ms, p99 <= 100 ms on an idle machine")

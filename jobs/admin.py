@@ -208,7 +208,6 @@ class JobAdmin(RoleScopedAdmin):
         form = context["adminform"].form
         context.update(
             schedule_errors=getattr(form, "schedule_errors", {}),
-            preview_url=reverse("admin:schedule_preview"),
             metrics_url=(reverse("admin:metrics") + f"?job={obj.pk}") if obj else None,
             kinds=JobKind,
         )

@@ -1,4 +1,4 @@
-"""Jobs API (seed), LocalFlow's /api/schedules on the same Job model, and time zones.
+"""Jobs API (docs/api.md), LocalFlow's /api/schedules on the same Job model, and time zones.
 
 Authorization is `Job.objects.visible_to(user)` + get_object_or_404: another user's job is a
 404. Only admins create jobs (and may name the owner); users edit and run their own.
@@ -35,7 +35,7 @@ from jobs.serializers import (
     TimezoneListOutput,
     TimezoneOutput,
     job_task_view,
-    schedule_dict,
+    task_details,
     task_job_fields,
     task_payload,
 )
@@ -157,7 +157,7 @@ class JobDetailApi(APIView):
 
     def _update(self, request, pk, *, partial: bool):
         job = _visible_job(request, pk)
-        serializer = JobInput(data=request.data, partial=partial, context={"job": job})
+        serializer = JobInput(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         fields = _job_fields(request, serializer.validated_data, job=job)
         if "schedule" in serializer.validated_data:
@@ -203,7 +203,7 @@ class JobPreviewApi(APIView):
     def get(self, request, pk):
         job = _visible_job(request, pk)
         count = parse_query(PreviewQuery, request)["count"]
-        schedule = schedule_dict(getattr(job, "schedule", None))
+        schedule = job_services.job_schedule(job)
         times = []
         if schedule is not None:
             times = _save(
@@ -233,7 +233,7 @@ class SchedulePreviewApi(APIView):
 
 
 class ServerTimezoneApi(APIView):
-    permission_classes = [IsAdmin]  # "view system settings" is admin-only in the seed
+    permission_classes = [IsAdmin]  # "view system settings" is admin-only (docs/api.md)
 
     @extend_schema(responses=TimezoneOutput, tags=["settings"])
     def get(self, request):
@@ -271,7 +271,8 @@ def _schedule_task_data(job: Job) -> dict:
 
 
 def _save_schedule_task(call, **kwargs) -> Job:
-    """_save, with schedule errors flattened: LocalFlow's cron_expr is a top-level field."""
+    """_save, with LocalFlow's names: schedule errors flattened (cron_expr is a top-level
+    field), the payload's fields under "payload"."""
     try:
         return _save(call, **kwargs)
     except exceptions.ValidationError as exc:
@@ -280,7 +281,7 @@ def _save_schedule_task(call, **kwargs) -> Job:
         if isinstance(nested, dict):
             for key, messages in nested.items():
                 details["cron_expr" if key == "non_field_errors" else key] = messages
-        raise exceptions.ValidationError(details) from None
+        raise exceptions.ValidationError(task_details(details)) from None
 
 
 def _schedule_task_fields(data: dict) -> dict:

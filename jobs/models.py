@@ -7,11 +7,17 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from jobs.schedule import GRID_FIELDS
+
 
 class JobKind(models.TextChoices):
     SHELL = "shell", "Shell script"
     COMMAND = "command", "Command (argv, no shell)"
     HTTP = "http", "HTTP request"
+
+
+# what an HTTP job may send (the job rules check it; the engine refuses others at send time)
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
 class NotifyOn(models.TextChoices):
@@ -62,7 +68,7 @@ class Job(models.Model):
     http_headers = models.JSONField(default=dict, blank=True)
     http_body = models.TextField(blank=True)
 
-    working_dir = models.CharField(max_length=1000, default="/tmp")  # noqa: S108 (seed default)
+    working_dir = models.CharField(max_length=1000, default="/tmp")  # noqa: S108 (the API default)
     env_vars = models.JSONField(default=dict, blank=True)
     secret_env_vars = models.JSONField(default=dict, blank=True)  # values masked in logs/API
     timeout_seconds = models.PositiveIntegerField(default=3600)
@@ -86,7 +92,7 @@ class Job(models.Model):
     next_run_at = models.DateTimeField(null=True, blank=True)  # UTC; null = never
     last_run_at = models.DateTimeField(null=True, blank=True)
 
-    notify_emails = models.TextField(blank=True)  # comma-separated (seed)
+    notify_emails = models.TextField(blank=True)  # comma-separated, as docs/api.md shows it
     notify_on = models.CharField(max_length=10, choices=NotifyOn.choices, default=NotifyOn.FAILURE)
     notify_on_change_only = models.BooleanField(default=False)
     notify_daily_cap = models.PositiveIntegerField(default=0)  # 0 = no cap
@@ -122,9 +128,9 @@ class Job(models.Model):
 class Schedule(models.Model):
     """When a job fires, in the job's time zone.
 
-    Either the seed's grid (each field a list of allowed values, null/empty = any, all fields
-    ANDed) or, when `cron_expr` is set, a 5-field cron expression (which then wins, with cron's
-    day-of-month OR day-of-week rule).
+    Either the grid (each field a list of allowed values, null/empty = any, all fields ANDed)
+    or, when `cron_expr` is set, a 5-field cron expression (which then wins, with cron's
+    day-of-month OR day-of-week rule); docs/architecture.md, record 3.
     """
 
     job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="schedule")
@@ -138,3 +144,10 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return f"schedule of {self.job_id}"
+
+    def as_dict(self) -> dict:
+        """The schedule as jobs.schedule's functions and the API take it: every grid field a
+        list or None (= any), cron_expr a string ("" when the grid is used)."""
+        data = {name: getattr(self, name) or None for name in GRID_FIELDS}
+        data["cron_expr"] = self.cron_expr or ""
+        return data

@@ -14,7 +14,7 @@ Cron expressions are parsed by cronsim (Debian cron's syntax and its day-of-mont
 day-of-week rule) and then walked exactly like the grid, so both follow the same DST rules.
 (cronsim's own iterator skips matches in zones with 30-minute DST shifts, e.g. Lord Howe.)
 Weekday 7 = Sunday is accepted in cron expressions (as Debian cron does); the grid's weekdays
-are 0-6 with 0 = Sunday (the seed's format) and 7 is rejected there.
+are 0-6 with 0 = Sunday (the API's format, docs/api.md) and 7 is rejected there.
 """
 
 from __future__ import annotations
@@ -283,7 +283,7 @@ def _grid_plan(schedule: dict) -> _Plan:
     weekdays = schedule.get("weekdays")
 
     def day_ok(day: date) -> bool:
-        # Python's Monday=0..Sunday=6 -> the seed's Sunday=0..Saturday=6
+        # Python's Monday=0..Sunday=6 -> the grid's Sunday=0..Saturday=6
         return not weekdays or (day.weekday() + 1) % 7 in weekdays
 
     def listed(name: str, default: Sequence[int] | None) -> Sequence[int] | None:
@@ -405,7 +405,7 @@ def schedule_preview(
 
 
 def grid_matches(schedule: dict, local: datetime) -> bool:
-    """Does a local wall time match the grid (all fields ANDed, empty = any)? The seed's rule."""
+    """Does a local wall time match the grid (all fields ANDed, empty = any)?"""
     values = {
         "years": local.year,
         "months": local.month,

@@ -1,31 +1,25 @@
 """Job and schedule serializers: input (what a client may write) separate from output.
 
-Output keys follow the naming rule in taskflow_site/api.py: writable columns snake_case
-(`timeout_seconds`), server-produced values camelCase (`nextRun`, `createdBy`).
+Input serializers shape (types, names); jobs.services judges the values. Output keys follow
+the naming rule of docs/api.md: writable columns snake_case (`timeout_seconds`),
+server-produced values camelCase (`nextRun`, `createdBy`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 
-from django.conf import settings
-from django.core.validators import EmailValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs.models import CatchupPolicy, JobKind, NotifyOn, OverlapPolicy
-from jobs.schedule import SCHEDULE_KEYS
-from jobs.timezones import timezone_valid
+from jobs.models import CatchupPolicy, Job, JobKind, NotifyOn, OverlapPolicy
+from jobs.services import job_errors
 
 SECRET_MASK = "***"
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
-HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 
 
 class ScheduleSerializer(serializers.Serializer):
-    """The seed's grid (lists; null or empty = any; all ANDed) or a 5-field cron_expr."""
+    """The grid (lists; null or empty = any; all ANDed) or a 5-field cron_expr."""
 
     years = serializers.ListField(
         child=serializers.IntegerField(), allow_null=True, required=False, max_length=400
@@ -48,161 +42,63 @@ class ScheduleSerializer(serializers.Serializer):
     cron_expr = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
-def schedule_dict(schedule) -> dict | None:
-    """A Schedule row as the API's dict (None when the job has none)."""
-    if schedule is None:
-        return None
-    return {key: getattr(schedule, key) for key in SCHEDULE_KEYS}
-
-
-def _env_dict(value: dict, field: str) -> dict:
-    for key in value:
-        if not ENV_NAME.match(key) or len(key) > 200:
-            raise serializers.ValidationError(f"{key!r} is not a valid environment variable name.")
-    return value
-
-
 class JobInput(serializers.Serializer):
-    """POST/PUT/PATCH /api/jobs. Nothing here has a default, so an update never resets a
-    field the client did not send; job_create applies the model defaults."""
+    """POST/PUT/PATCH /api/jobs: the shape of a job (types and names) only; the values are
+    judged by jobs.services (job_errors), whose messages the API returns. Nothing here has a
+    default, so an update never resets a field the client did not send; job_create applies the
+    model defaults."""
 
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(allow_blank=True, required=False, max_length=10_000)
-    kind = serializers.ChoiceField(choices=JobKind.choices, required=False)
-    script = serializers.CharField(
-        allow_blank=True, required=False, trim_whitespace=False, max_length=1_000_000
-    )
-    shell = serializers.CharField(max_length=200, required=False)
+    name = serializers.CharField(allow_blank=True)
+    description = serializers.CharField(allow_blank=True, required=False)
+    kind = serializers.CharField(allow_blank=True, required=False)
+    script = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)
+    shell = serializers.CharField(allow_blank=True, required=False)
     command = serializers.ListField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=100_000),
-        required=False,
-        max_length=1000,
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False
     )
-    http_method = serializers.ChoiceField(choices=HTTP_METHODS, required=False)
-    http_url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+    http_method = serializers.CharField(allow_blank=True, required=False)
+    http_url = serializers.CharField(allow_blank=True, required=False)
     http_headers = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, max_length=8000), required=False
+        child=serializers.CharField(allow_blank=True), required=False
     )
-    http_body = serializers.CharField(
-        allow_blank=True, required=False, trim_whitespace=False, max_length=1_000_000
-    )
-    working_dir = serializers.CharField(max_length=1000, required=False)
+    http_body = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)
+    working_dir = serializers.CharField(allow_blank=True, required=False)
     env_vars = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=100_000),
-        required=False,
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False
     )
     secret_env_vars = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=100_000),
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
         required=False,
         help_text=f"Values are never returned ({SECRET_MASK!r}); send {SECRET_MASK!r} to keep one.",
     )
-    timeout_seconds = serializers.IntegerField(min_value=1, required=False)
-    retry_count = serializers.IntegerField(min_value=0, max_value=100, required=False)
-    retry_delay_seconds = serializers.IntegerField(min_value=0, max_value=86400, required=False)
+    timeout_seconds = serializers.IntegerField(required=False)
+    retry_count = serializers.IntegerField(required=False)
+    retry_delay_seconds = serializers.IntegerField(required=False)
     retry_backoff = serializers.BooleanField(required=False)
-    retry_backoff_max_seconds = serializers.IntegerField(
-        min_value=0, max_value=7 * 86400, required=False
-    )
-    retry_exit_codes = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=255), required=False, max_length=255
-    )
-    priority = serializers.IntegerField(min_value=-1000, max_value=1000, required=False)
-    overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.choices, required=False)
-    max_queued = serializers.IntegerField(
-        min_value=1, max_value=10_000, allow_null=True, required=False
-    )
-    catchup_policy = serializers.ChoiceField(choices=CatchupPolicy.choices, required=False)
-    catchup_window_seconds = serializers.IntegerField(
-        min_value=0, max_value=366 * 86400, required=False
-    )
+    retry_backoff_max_seconds = serializers.IntegerField(required=False)
+    retry_exit_codes = serializers.ListField(child=serializers.IntegerField(), required=False)
+    priority = serializers.IntegerField(required=False)
+    overlap_policy = serializers.CharField(allow_blank=True, required=False)
+    max_queued = serializers.IntegerField(allow_null=True, required=False)
+    catchup_policy = serializers.CharField(allow_blank=True, required=False)
+    catchup_window_seconds = serializers.IntegerField(required=False)
     enabled = serializers.BooleanField(required=False)
-    timezone = serializers.CharField(max_length=64, required=False)
-    notify_emails = serializers.CharField(allow_blank=True, required=False, max_length=5000)
-    notify_on = serializers.ChoiceField(choices=NotifyOn.choices, required=False)
+    timezone = serializers.CharField(allow_blank=True, required=False)
+    notify_emails = serializers.CharField(allow_blank=True, required=False)
+    notify_on = serializers.CharField(allow_blank=True, required=False)
     notify_on_change_only = serializers.BooleanField(required=False)
-    notify_daily_cap = serializers.IntegerField(min_value=0, max_value=10_000, required=False)
+    notify_daily_cap = serializers.IntegerField(required=False)
     webhook_urls = serializers.ListField(
-        child=serializers.URLField(max_length=2000), required=False, max_length=20
+        child=serializers.CharField(allow_blank=True), required=False
     )
     schedule = ScheduleSerializer(allow_null=True, required=False)
     created_by = serializers.CharField(
-        max_length=150,
-        required=False,
-        help_text="Owner (username or id). Admins only.",
+        allow_blank=True, required=False, help_text="Owner (username or id). Admins only."
     )
-
-    def validate_timeout_seconds(self, value):
-        limit = settings.TASKFLOW["MAX_JOB_TIMEOUT"]
-        if value > limit:
-            raise serializers.ValidationError(f"At most {limit} seconds (MAX_JOB_TIMEOUT).")
-        return value
-
-    def validate_working_dir(self, value):
-        if not value.startswith("/") or "\x00" in value:
-            raise serializers.ValidationError("Must be an absolute path.")
-        return value
-
-    def validate_shell(self, value):
-        if not value.startswith("/") or "\x00" in value:
-            raise serializers.ValidationError("Must be an absolute path to a shell.")
-        return value
-
-    def validate_timezone(self, value):
-        if not timezone_valid(value):
-            raise serializers.ValidationError(f"Unknown time zone {value!r}.")
-        return value
-
-    def validate_env_vars(self, value):
-        return _env_dict(value, "env_vars")
-
-    def validate_secret_env_vars(self, value):
-        return _env_dict(value, "secret_env_vars")
-
-    def validate_http_headers(self, value):
-        for key, header in value.items():
-            if not HEADER_NAME.match(key) or "\r" in header or "\n" in header:
-                raise serializers.ValidationError(f"Invalid header {key!r}.")
-        return value
-
-    def validate_command(self, value):
-        if any("\x00" in part for part in value):
-            raise serializers.ValidationError("Arguments cannot contain NUL.")
-        return value
-
-    def validate_notify_emails(self, value):
-        check = EmailValidator()
-        parts = [part.strip() for part in value.split(",") if part.strip()]
-        for part in parts:
-            try:
-                check(part)
-            except Exception:  # django ValidationError -> one message for the field
-                raise serializers.ValidationError(f"{part!r} is not an e-mail address.") from None
-        return ", ".join(parts)
-
-    def validate(self, attrs):
-        # what the job would look like after this write, to check the kind's required fields
-        job = self.context.get("job")
-
-        def final(name, default=None):
-            if name in attrs:
-                return attrs[name]
-            return getattr(job, name) if job is not None else default
-
-        kind = final("kind", JobKind.SHELL)
-        errors = {}
-        if kind == JobKind.SHELL and not (final("script", "") or "").strip():
-            errors["script"] = ["A shell job needs a script."]
-        if kind == JobKind.COMMAND and not final("command", []):
-            errors["command"] = ["A command job needs argv (a non-empty list)."]
-        if kind == JobKind.HTTP and not final("http_url", ""):
-            errors["http_url"] = ["An HTTP job needs a URL."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
 
 
 class JobOutput(serializers.Serializer):
-    # the seed's example keys first, in its order
+    # docs/api.md's example keys first, in its order
     id = serializers.UUIDField()
     name = serializers.CharField()
     description = serializers.CharField()
@@ -250,7 +146,8 @@ class JobOutput(serializers.Serializer):
     @extend_schema_field(ScheduleSerializer(allow_null=True))
     def get_schedule(self, job):
         # a missing one-to-one raises RelatedObjectDoesNotExist, an AttributeError
-        return schedule_dict(getattr(job, "schedule", None))
+        schedule = getattr(job, "schedule", None)
+        return schedule.as_dict() if schedule is not None else None
 
 
 class JobListQuery(serializers.Serializer):
@@ -296,20 +193,15 @@ class TimezoneListOutput(serializers.Serializer):
 
 
 class ScheduleTaskInput(serializers.Serializer):
-    """LocalFlow's POST/PUT /api/schedules."""
+    """LocalFlow's POST/PUT /api/schedules (shape only; jobs.services judges the values)."""
 
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(allow_blank=True)
     cron_expr = serializers.CharField(max_length=200)
     task_type = serializers.ChoiceField(choices=["shell", "http"])
     payload = serializers.DictField()
     enabled = serializers.BooleanField(required=False)
-    timezone = serializers.CharField(max_length=64, required=False)
-    priority = serializers.IntegerField(min_value=-1000, max_value=1000, required=False)
-
-    def validate_timezone(self, value):
-        if not timezone_valid(value):
-            raise serializers.ValidationError(f"Unknown time zone {value!r}.")
-        return value
+    timezone = serializers.CharField(allow_blank=True, required=False)
+    priority = serializers.IntegerField(required=False)
 
 
 class ScheduleTaskOutput(serializers.Serializer):
@@ -332,65 +224,43 @@ class ScheduleTaskListOutput(serializers.Serializer):
 
 
 # ---- LocalFlow task payloads (POST /api/tasks and /api/schedules) ----
+# A payload is shaped here, turned into Job fields (task_job_fields) and judged by the job
+# rules (jobs.services.job_errors); their messages come back under "payload", in its names.
+
+TASK_FIELDS = {
+    "command": "command",
+    "working_dir": "working_dir",
+    "timeout_seconds": "timeout",
+    "http_url": "url",
+    "http_method": "method",
+    "http_headers": "headers",
+    "http_body": "body",
+}
 
 
 class ShellPayload(serializers.Serializer):
     """LocalFlow's shell handler: a command and its arguments, run WITHOUT a shell."""
 
-    command = serializers.CharField(max_length=4096, trim_whitespace=False)
+    command = serializers.CharField(allow_blank=True, trim_whitespace=False)
     args = serializers.ListField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=100_000),
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
         required=False,
         default=list,
-        max_length=1000,
     )
-    timeout = serializers.IntegerField(min_value=1, required=False)
-    working_dir = serializers.CharField(max_length=1000, required=False)
-
-    def validate_command(self, value):
-        if not value.strip() or "\x00" in value:
-            raise serializers.ValidationError("A command is required.")
-        return value
-
-    def validate_args(self, value):
-        if any("\x00" in part for part in value):
-            raise serializers.ValidationError("Arguments cannot contain NUL.")
-        return value
-
-    def validate_timeout(self, value):
-        limit = settings.TASKFLOW["MAX_JOB_TIMEOUT"]
-        if value > limit:
-            raise serializers.ValidationError(f"At most {limit} seconds (MAX_JOB_TIMEOUT).")
-        return value
-
-    def validate_working_dir(self, value):
-        if not value.startswith("/") or "\x00" in value:
-            raise serializers.ValidationError("Must be an absolute path.")
-        return value
+    timeout = serializers.IntegerField(required=False)
+    working_dir = serializers.CharField(allow_blank=True, required=False)
 
 
 class HttpPayload(serializers.Serializer):
     """LocalFlow's http handler."""
 
-    url = serializers.URLField(max_length=2000)
-    method = serializers.ChoiceField(choices=HTTP_METHODS, default="GET")
+    url = serializers.CharField(allow_blank=True)
+    method = serializers.CharField(default="GET")
     headers = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, max_length=8000), required=False, default=dict
+        child=serializers.CharField(allow_blank=True), required=False, default=dict
     )
     body = serializers.JSONField(required=False, default="")
-    timeout = serializers.IntegerField(min_value=1, required=False, default=30)
-
-    def validate_headers(self, value):
-        for key, header in value.items():
-            if not HEADER_NAME.match(key) or "\r" in header or "\n" in header:
-                raise serializers.ValidationError(f"Invalid header {key!r}.")
-        return value
-
-    def validate_timeout(self, value):
-        limit = settings.TASKFLOW["MAX_JOB_TIMEOUT"]
-        if value > limit:
-            raise serializers.ValidationError(f"At most {limit} seconds (MAX_JOB_TIMEOUT).")
-        return value
+    timeout = serializers.IntegerField(required=False, default=30)
 
     def validate_body(self, value):
         if value is None:
@@ -399,7 +269,7 @@ class HttpPayload(serializers.Serializer):
 
 
 def task_payload(task_type: str, payload) -> dict:
-    """Validate a LocalFlow payload for its type; errors are nested under "payload"."""
+    """A LocalFlow payload shaped for its type; shape errors are nested under "payload"."""
     serializer_class = ShellPayload if task_type == "shell" else HttpPayload
     serializer = serializer_class(data=payload)
     if not serializer.is_valid():
@@ -408,7 +278,7 @@ def task_payload(task_type: str, payload) -> dict:
 
 
 def task_job_fields(task_type: str, payload: dict) -> dict:
-    """A validated LocalFlow payload as Job fields (shell -> kind "command", argv, no shell)."""
+    """A shaped LocalFlow payload as Job fields (shell -> kind "command", argv, no shell)."""
     if task_type == "shell":
         fields = {"kind": JobKind.COMMAND, "command": [payload["command"], *payload["args"]]}
         if "working_dir" in payload:
@@ -421,9 +291,33 @@ def task_job_fields(task_type: str, payload: dict) -> dict:
             "http_headers": payload["headers"],
             "http_body": payload["body"],
         }
-    if payload.get("timeout"):
+    if payload.get("timeout") is not None:
         fields["timeout_seconds"] = payload["timeout"]
     return fields
+
+
+def task_details(details: dict) -> dict:
+    """Error details keyed by Job field -> LocalFlow's: payload fields under "payload"."""
+    mapped: dict = {}
+    payload: dict = {}
+    for key, messages in details.items():
+        if key in TASK_FIELDS:
+            payload[TASK_FIELDS[key]] = messages
+        else:
+            mapped[key] = messages
+    if payload:
+        mapped["payload"] = payload
+    return mapped
+
+
+def task_job(task_type: str, payload) -> Job:
+    """An ad-hoc LocalFlow task as the unsaved Job it would be, judged by the job rules (its
+    schedule, name and owner aside); raises the API's ValidationError."""
+    job = Job(**task_job_fields(task_type, task_payload(task_type, payload)))
+    errors = {key: value for key, value in job_errors(job).items() if key in TASK_FIELDS}
+    if errors:
+        raise serializers.ValidationError(task_details(errors))
+    return job
 
 
 def job_task_view(job) -> tuple[str, dict]:

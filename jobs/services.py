@@ -1,11 +1,12 @@
 """Job workflows: create/update/enable/delete with validation and an always-consistent
 `next_run_at`, and schedule previews (the minute tick that fires them is runs.engine.tick).
 
-Validation: when only the schedule (or zone) is wrong, job_create/job_update raise
-jobs.schedule.ScheduleError (keys: grid fields, "cron_expr", "schedule", "timezone"); when a job
-field is wrong they raise django's ValidationError with a field -> messages dict, in which
-schedule problems appear as "schedule.<field>" keys.
-
+Validation lives here (job_errors) and nowhere else: the API's serializers only shape input and
+the editor's form only parses it; both show these messages. When only the schedule (or zone)
+is wrong, job_create/job_update raise jobs.schedule.ScheduleError (keys: grid fields,
+"cron_expr", "schedule", "timezone"); when a job field is wrong they raise django's
+ValidationError with a field -> messages dict, in which schedule problems appear as
+"schedule.<field>" keys.
 """
 
 from __future__ import annotations
@@ -20,17 +21,15 @@ from django.core.validators import URLValidator, validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.models import Job, JobKind, Schedule
+from jobs.models import HTTP_METHODS, Job, JobKind, Schedule
 from jobs.schedule import (
-    GRID_FIELDS,
     ScheduleError,
-    empty_schedule,
     schedule_next,
     schedule_preview,
     schedule_validate,
+    zone_get,
 )
 from jobs.seams import job_deleting
-from jobs.timezones import timezone_valid
 
 logger = logging.getLogger("taskflow.scheduler")
 
@@ -68,9 +67,30 @@ EDITABLE_FIELDS = (
     "notify_daily_cap",
     "webhook_urls",
 )
-HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token
 RESERVED_ENV_PREFIX = "TASKFLOW_"  # the engine sets TASKFLOW_RUN_ID / TASKFLOW_JOB_ID
+# How large a job may grow: the API and the editor both come through here.
+TEXT_MAX = {
+    "description": 10_000,
+    "script": 1_000_000,
+    "http_body": 1_000_000,
+    "notify_emails": 5000,
+}
+VALUE_MAX = 100_000  # one argv item or environment value
+ARGV_MAX = 1000
+HEADER_VALUE_MAX = 8000
+WEBHOOKS_MAX = 20
+URL_MAX = 2000
+RANGES = {
+    "retry_count": (0, 100),
+    "retry_delay_seconds": (0, 86400),
+    "retry_backoff_max_seconds": (0, 7 * 86400),
+    "priority": (-1000, 1000),
+    "max_queued": (1, 10_000),
+    "catchup_window_seconds": (0, 366 * 86400),
+    "notify_daily_cap": (0, 10_000),
+}
 MAX_PREVIEW = 100
 _UNCHANGED = object()
 
@@ -82,12 +102,21 @@ def _add(errors: dict[str, list[str]], field: str, message: str) -> None:
     errors.setdefault(field, []).append(message)
 
 
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _absolute(path) -> bool:
+    """An absolute path, or a value full_clean already reports (blank, not text)."""
+    return not isinstance(path, str) or not path or (path.startswith("/") and "\x00" not in path)
+
+
 def _env_errors(errors: dict, field: str, value) -> None:
     if not isinstance(value, dict):
         _add(errors, field, "Must be an object of NAME: value.")
         return
     for name, text in value.items():
-        if not isinstance(name, str) or not ENV_NAME.match(name):
+        if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
             _add(errors, field, f"{name!r} is not a valid variable name (letters, digits, _).")
         elif name.upper().startswith(RESERVED_ENV_PREFIX):
             _add(errors, field, f"{name}: names starting with {RESERVED_ENV_PREFIX} are reserved.")
@@ -95,10 +124,74 @@ def _env_errors(errors: dict, field: str, value) -> None:
             _add(errors, field, f"{name}: the value must be a string.")
         elif "\x00" in text:
             _add(errors, field, f"{name}: the value must not contain NUL.")
+        elif len(text) > VALUE_MAX:
+            _add(errors, field, f"{name}: at most {VALUE_MAX} characters.")
 
 
-def _job_errors(job: Job) -> dict[str, list[str]]:
-    """Field -> messages for everything about a job except its schedule."""
+def _command_errors(errors: dict, job: Job) -> None:
+    argv = job.command
+    command = job.kind == JobKind.COMMAND
+    if command and (not isinstance(argv, list) or not argv):
+        _add(errors, "command", "A command job needs argv: a non-empty list of strings.")
+    elif (
+        not isinstance(argv, list)
+        or not all(isinstance(part, str) for part in argv)
+        or (command and not argv[0].strip())
+    ):
+        _add(errors, "command", "Every argv item must be a string; the first not empty.")
+    elif len(argv) > ARGV_MAX or any(len(part) > VALUE_MAX or "\x00" in part for part in argv):
+        _add(errors, "command", f"At most {ARGV_MAX} items of {VALUE_MAX} characters, no NUL.")
+
+
+def _http_errors(errors: dict, job: Job) -> None:
+    if job.kind == JobKind.HTTP:
+        if not job.http_url:
+            _add(errors, "http_url", "An HTTP job needs a URL.")
+        elif not str(job.http_url).lower().startswith(("http://", "https://")):
+            _add(errors, "http_url", "Only http:// and https:// URLs.")
+    if "http_method" not in errors and job.http_method not in HTTP_METHODS:
+        _add(errors, "http_method", f"One of {', '.join(HTTP_METHODS)}.")
+    headers = job.http_headers
+    if not isinstance(headers, dict) or not all(
+        isinstance(key, str) and isinstance(val, str) for key, val in headers.items()
+    ):
+        _add(errors, "http_headers", "Must be an object of header: text.")
+        return
+    for key, val in headers.items():
+        if any(ch in key + val for ch in "\r\n\x00"):
+            _add(errors, "http_headers", "Header names and values must be one line of text.")
+        elif not HEADER_NAME.fullmatch(key):
+            _add(errors, "http_headers", f"{key!r} is not a valid header name.")
+        elif len(val) > HEADER_VALUE_MAX:
+            _add(errors, "http_headers", f"{key}: at most {HEADER_VALUE_MAX} characters.")
+
+
+def _notify_errors(errors: dict, job: Job) -> None:
+    if isinstance(job.notify_emails, str):
+        for address in job.notify_email_list:
+            try:
+                validate_email(address)
+            except ValidationError:
+                _add(errors, "notify_emails", f"{address!r} is not a valid e-mail address.")
+    urls = job.webhook_urls
+    if not isinstance(urls, list):
+        _add(errors, "webhook_urls", "Must be a list of URLs.")
+        return
+    if len(urls) > WEBHOOKS_MAX:
+        _add(errors, "webhook_urls", f"At most {WEBHOOKS_MAX} URLs.")
+    check_url = URLValidator(schemes=["http", "https"])
+    for url in urls:
+        try:
+            check_url(url)
+            if len(url) > URL_MAX:
+                raise ValidationError("too long")
+        except (ValidationError, TypeError):
+            _add(errors, "webhook_urls", f"{url!r} is not an http(s) URL.")
+
+
+def job_errors(job: Job) -> dict[str, list[str]]:
+    """Field -> messages for everything about a job except its schedule: the one set of job
+    rules (the API's serializers only shape input, the editor's form only parses it)."""
     errors: dict[str, list[str]] = {}
     try:
         job.full_clean(exclude=["created_by", "next_run_at", "last_run_at"], validate_unique=False)
@@ -108,65 +201,39 @@ def _job_errors(job: Job) -> dict[str, list[str]]:
                 _add(errors, field, message)
 
     max_timeout = settings.TASKFLOW["MAX_JOB_TIMEOUT"]
-    if isinstance(job.timeout_seconds, int) and not 1 <= job.timeout_seconds <= max_timeout:
+    if _whole(job.timeout_seconds) and not 1 <= job.timeout_seconds <= max_timeout:
         _add(errors, "timeout_seconds", f"Must be between 1 and {max_timeout} seconds.")
-    if not timezone_valid(job.timezone):
-        _add(errors, "timezone", f"Unknown time zone {job.timezone!r}: use an IANA name.")
-    if isinstance(job.working_dir, str) and job.working_dir and not job.working_dir.startswith("/"):
+    for field, (low, high) in RANGES.items():
+        value = getattr(job, field)
+        if field not in errors and _whole(value) and not low <= value <= high:
+            _add(errors, field, f"Must be between {low} and {high}.")
+    for field, limit in TEXT_MAX.items():
+        value = getattr(job, field)
+        if isinstance(value, str) and len(value) > limit:
+            _add(errors, field, f"At most {limit} characters.")
+    try:
+        if "timezone" not in errors:
+            zone_get(job.timezone)
+    except ScheduleError as exc:
+        errors["timezone"] = exc.errors["timezone"]
+    if not _absolute(job.working_dir):
         _add(errors, "working_dir", "Must be an absolute path.")
-    if job.kind == JobKind.SHELL:
-        if not isinstance(job.script, str) or not job.script.strip():
-            _add(errors, "script", "A shell job needs a script.")
-        if isinstance(job.shell, str) and job.shell and not job.shell.startswith("/"):
-            _add(errors, "shell", "Must be an absolute path such as /bin/bash.")
-    elif job.kind == JobKind.COMMAND:
-        argv = job.command
-        if not isinstance(argv, list) or not argv:
-            _add(errors, "command", "A command job needs argv: a non-empty list of strings.")
-        elif not all(isinstance(part, str) for part in argv) or not argv[0]:
-            _add(errors, "command", "Every argv item must be a string; the first not empty.")
-    elif job.kind == JobKind.HTTP:
-        if not job.http_url:
-            _add(errors, "http_url", "An HTTP job needs a URL.")
-        elif not str(job.http_url).lower().startswith(("http://", "https://")):
-            _add(errors, "http_url", "Only http:// and https:// URLs.")
-        if job.http_method not in HTTP_METHODS:
-            _add(errors, "http_method", f"One of {', '.join(HTTP_METHODS)}.")
-        headers = job.http_headers
-        if not isinstance(headers, dict) or not all(
-            isinstance(key, str) and isinstance(val, str) for key, val in headers.items()
-        ):
-            _add(errors, "http_headers", "Must be an object of header: text.")
-        elif any(ch in key + val for key, val in headers.items() for ch in "\r\n\x00") or any(
-            not key.strip() for key in headers
-        ):
-            _add(errors, "http_headers", "Header names and values must be one line of text.")
+    if not _absolute(job.shell):
+        _add(errors, "shell", "Must be an absolute path such as /bin/bash.")
+    if job.kind == JobKind.SHELL and (not isinstance(job.script, str) or not job.script.strip()):
+        _add(errors, "script", "A shell job needs a script.")
+    _command_errors(errors, job)
+    _http_errors(errors, job)
     for field in ("env_vars", "secret_env_vars"):
         _env_errors(errors, field, getattr(job, field))
-
-    if isinstance(job.notify_emails, str):
-        for address in job.notify_email_list:
-            try:
-                validate_email(address)
-            except ValidationError:
-                _add(errors, "notify_emails", f"{address!r} is not a valid e-mail address.")
+    _notify_errors(errors, job)
     codes = job.retry_exit_codes
-    if not isinstance(codes, list) or not all(
-        isinstance(code, int) and not isinstance(code, bool) and 1 <= code <= 255 for code in codes
+    if (
+        not isinstance(codes, list)
+        or len(codes) > 255
+        or not all(_whole(code) and 1 <= code <= 255 for code in codes)
     ):
         _add(errors, "retry_exit_codes", "Must be a list of exit codes 1-255 (empty = any).")
-    urls = job.webhook_urls
-    if not isinstance(urls, list):
-        _add(errors, "webhook_urls", "Must be a list of URLs.")
-    else:
-        check_url = URLValidator(schemes=["http", "https"])
-        for url in urls:
-            try:
-                check_url(url)
-            except (ValidationError, TypeError):
-                _add(errors, "webhook_urls", f"{url!r} is not an http(s) URL.")
-    if isinstance(job.max_queued, int) and job.max_queued < 1:
-        _add(errors, "max_queued", "At least 1 (or empty for the server default).")
     return errors
 
 
@@ -188,27 +255,25 @@ def _raise(errors: dict[str, list[str]], schedule_errors: dict[str, list[str]]) 
         raise ScheduleError(schedule_errors)
 
 
+def _tidy(job: Job, fields: dict) -> None:
+    """The one stored form of what `fields` set: e-mail addresses as "a@x, b@y"."""
+    if "notify_emails" in fields and isinstance(job.notify_emails, str):
+        job.notify_emails = ", ".join(job.notify_email_list)
+
+
 def _reject_unknown(fields: dict) -> None:
     unknown = sorted(set(fields) - set(EDITABLE_FIELDS))
     if unknown:
         raise ValidationError({key: ["This field cannot be set."] for key in unknown})
 
 
-# ---- schedules as dicts ----------------------------------------------------------------------
-
-
-def schedule_dict(schedule: Schedule | None) -> dict | None:
-    """The pure-helper form of a Schedule row (None when the job has no schedule)."""
-    if schedule is None:
-        return None
-    data = {name: getattr(schedule, name) or None for name in GRID_FIELDS}
-    data["cron_expr"] = schedule.cron_expr or ""
-    return data
+# ---- schedules -------------------------------------------------------------------------------
 
 
 def job_schedule(job: Job) -> dict | None:
+    """The job's schedule as a dict (Schedule.as_dict), None when it has none."""
     try:
-        return schedule_dict(job.schedule)
+        return job.schedule.as_dict()
     except Schedule.DoesNotExist:
         return None
 
@@ -251,7 +316,8 @@ def job_create(*, created_by, schedule: dict | None = None, **fields) -> Job:
     now = timezone.now()
     _reject_unknown(fields)
     job = Job(created_by=created_by, **fields)
-    errors = _job_errors(job)
+    _tidy(job, fields)
+    errors = job_errors(job)
     cleaned, schedule_errors = None, {}
     if schedule is not None and "timezone" not in errors:
         try:
@@ -281,7 +347,8 @@ def job_update(*, job: Job, schedule=_UNCHANGED, **fields) -> Job:
         before = (locked.timezone, locked.enabled)
         for name, value in fields.items():
             setattr(locked, name, value)
-        errors = _job_errors(locked)
+        _tidy(locked, fields)
+        errors = job_errors(locked)
         target = current if schedule is _UNCHANGED else schedule
         cleaned, schedule_errors = None, {}
         if target is not None and "timezone" not in errors:
@@ -329,8 +396,3 @@ def job_delete(*, job: Job) -> None:
     engine stops their processes."""
     job_deleting.send(sender=Job, job=job)
     job.delete()
-
-
-def job_schedule_summary(job: Job) -> dict:
-    """The job's schedule as a dict (every key; the empty schedule when none is set)."""
-    return job_schedule(job) or empty_schedule()

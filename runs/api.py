@@ -18,8 +18,9 @@ from rest_framework.views import APIView
 from accounts.permissions import IsAdmin
 from accounts.throttles import RunThrottle, UserThrottle
 from jobs.models import Job, JobKind
-from jobs.serializers import task_job_fields, task_payload
+from jobs.serializers import task_job
 from runs import services as run_services
+from runs import wire
 from runs.models import Run, TriggerType
 from runs.recent import newest_page
 from runs.serializers import (
@@ -33,6 +34,7 @@ from runs.serializers import (
     TaskInput,
     TaskOutput,
 )
+from runs.spec import RunSpec
 from taskflow_site.lib.api import IDEMPOTENCY_HEADER, envelope, idempotency_key, parse_query
 
 TOTAL_CAP = 10_000
@@ -154,7 +156,7 @@ class RunLogsApi(APIView):
         lines = lines[: query["limit"]]
         data = {
             "runId": run.id,
-            "lines": lines,
+            "lines": [wire.log_line(line) for line in lines],
             "nextAfter": lines[-1].number if lines else query["after"],
             "hasMore": has_more,
             "runStatus": run.status,
@@ -192,47 +194,23 @@ class RunLogDownloadApi(APIView):
 # ---- LocalFlow tasks ----
 
 
-def task_spec(task_type: str, payload: dict) -> dict:
-    """A validated LocalFlow payload as a Run.spec (shell -> kind "command", argv, no shell)."""
-    fields = task_job_fields(task_type, payload)
-    timeout = payload.get("timeout") or 3600
-    if fields["kind"] == JobKind.COMMAND:
-        return {
-            "kind": "command",
-            "argv": fields["command"],
-            "working_dir": fields.get("working_dir", "/tmp"),  # noqa: S108 (seed default)
-            "env": {},
-            "secret_env": {},
-            "timeout_seconds": timeout,
-        }
-    return {
-        "kind": "http",
-        "method": fields["http_method"],
-        "url": fields["http_url"],
-        "headers": fields["http_headers"],
-        "body": fields["http_body"],
-        "timeout_seconds": timeout,
-    }
-
-
 def task_view(run: Run) -> dict:
-    spec = run.spec or {}
-    if spec.get("kind") == "command":
-        argv = list(spec.get("argv") or [])
+    spec = RunSpec.from_json(run.spec or {})
+    if spec.kind == JobKind.COMMAND:
         task_type = "shell"
         payload = {
-            "command": argv[0] if argv else "",
-            "args": argv[1:],
-            "timeout": spec.get("timeout_seconds"),
+            "command": spec.argv[0] if spec.argv else "",
+            "args": list(spec.argv[1:]),
+            "timeout": spec.timeout_seconds,
         }
     else:
-        task_type = spec.get("kind", "http")
+        task_type = spec.kind
         payload = {
-            "url": spec.get("url"),
-            "method": spec.get("method"),
-            "headers": spec.get("headers") or {},
-            "body": spec.get("body"),
-            "timeout": spec.get("timeout_seconds"),
+            "url": spec.url,
+            "method": spec.method,
+            "headers": dict(spec.headers),
+            "body": spec.body,
+            "timeout": spec.timeout_seconds,
         }
     key = run.idempotency_key
     return TaskOutput(
@@ -269,20 +247,17 @@ class TaskCreateApi(APIView):
         serializer = TaskInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        payload = task_payload(data["type"], data["payload"])
+        job = task_job(data["type"], data["payload"])  # the job rules judge the payload
         # LocalFlow sends the key in the body; the Idempotency-Key header works too
         key = data.get("idempotency_key") or request.headers.get("Idempotency-Key") or None
         if key is not None and (len(key) > 150 or not key.isprintable()):
             raise ValidationError({"idempotency_key": ["At most 150 printable characters."]})
-        try:
-            run, created = run_services.run_enqueue_task(
-                spec=task_spec(data["type"], payload),
-                priority=data["priority"],
-                idempotency_key=f"task:{key}" if key else None,  # never collides with job runs
-                triggered_by=request.user,
-            )
-        except run_services.SpecError as exc:
-            raise ValidationError({"payload": [str(exc)]}) from None
+        run, created = run_services.run_enqueue_task(
+            spec=RunSpec.from_job(job),
+            priority=data["priority"],
+            idempotency_key=f"task:{key}" if key else None,  # never collides with job runs
+            triggered_by=request.user,
+        )
         return envelope(task_view(run), status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

@@ -143,8 +143,9 @@ class LogStream(models.TextChoices):
 class LogChunk(models.Model):
     """A run's log lines first_line..last_line (1-based, contiguous), stored together.
 
-    One row per line cannot keep up with a chatty script on SQLite (DESIGN.md); lines are kept
-    in chunks and still paged by line number. `data` holds one record per line:
+    One row per line cannot keep up with a chatty script on SQLite (docs/architecture.md,
+    record 6); lines are kept in chunks and still paged by line number. `data` holds one
+    record per line:
     `<stream letter o|e|s><ms since created_at>\\t<text>`, joined by "\\n" (text never holds
     a newline). runs.logformat encodes and decodes it.
     """

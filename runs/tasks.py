@@ -1,4 +1,5 @@
-"""django-q2 entry points. A delivery only means "drain the Run queue" (DESIGN.md decision 1)."""
+"""django-q2 entry points. A delivery only means "drain the Run queue" (docs/architecture.md,
+record 1)."""
 
 from __future__ import annotations
 

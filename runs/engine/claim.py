@@ -1,9 +1,10 @@
 """The Run table as a queue: claim the best pending run, finish it, schedule its retry.
 
 A claim is a conditional update (pending -> running WHERE still pending), so a duplicate or
-late delivery finds nothing. On SQLite transactions are IMMEDIATE (the check "does this job
-already run?" and the update are serialized); on PostgreSQL the job row is locked (SKIP
-LOCKED) for the same guarantee with several workers.
+late delivery finds nothing (docs/architecture.md, record 1). Which pending run may start is
+runs.admission's rule: on SQLite transactions are IMMEDIATE (the check "does this job already
+run?" and the update are serialized); on PostgreSQL the job row is locked (SKIP LOCKED) for
+the same guarantee with several workers.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from jobs.models import Job
-from runs.engine.executor import Outcome, write_rows
+from runs.admission import MAY_START_SQL, may_start
+from runs.engine.outcome import Outcome, write_rows
 from runs.engine.wake import wake_workers
 from runs.live import notify_run_changed
-from runs.logformat import encode_lines
-from runs.models import LogChunk, Run, RunStatus, TriggerType
-from runs.services import notify_final
+from runs.models import Run, RunStatus, TriggerType
+from runs.services import notify_final, run_system_line
+from runs.spec import RetryPolicy, RunSpec
 
 logger = logging.getLogger("taskflow.queue")
 
@@ -34,41 +36,31 @@ logger = logging.getLogger("taskflow.queue")
 CANDIDATES = {"sqlite": 1}
 
 
-def retry_delay(policy: dict, failed_attempt: int) -> int:
-    """Seconds before the next attempt after attempt `failed_attempt` (1-based) failed."""
-    delay = int(policy.get("delay_seconds", 0))
-    if policy.get("backoff"):
-        delay = delay * (2 ** max(0, failed_attempt - 1))
-        cap = int(policy.get("backoff_max_seconds") or 0)
-        if cap:
-            delay = min(delay, cap)
-    return max(0, delay)
+def _retry_policy(run: Run) -> RetryPolicy:
+    try:
+        return RunSpec.from_json(run.spec or {}).retry
+    except ValueError:  # an unreadable spec never ran, so it has nothing to retry
+        return RetryPolicy()
 
 
 def retry_wanted(run: Run, *, status: str, exit_code: int | None) -> bool:
-    """Only failures retry (never timeout or cancel); exit codes filter when listed; a lost
-    or interrupted worker (no exit code) counts as retryable."""
+    """Only failures retry (never timeout or cancel), as the run's retry policy says."""
     if status != RunStatus.FAILURE:
         return False
-    policy = (run.spec or {}).get("retry") or {}
-    if run.attempt > int(policy.get("count", 0)):
-        return False
-    codes = policy.get("exit_codes") or []
-    return not codes or exit_code is None or exit_code in codes
+    return _retry_policy(run).wants(attempt=run.attempt, exit_code=exit_code)
 
 
-# The claim and the finish are the per-run hot path (DESIGN.md: >= 430 runs/s of `true`): raw
-# SQL there keeps Django's query building out of it; everything else uses the ORM.
-_CLAIM_SQL = """
+# The claim and the finish are the per-run hot path (bench/engine_throughput.py's target:
+# >= 430 runs/s of `true`): raw SQL there keeps Django's query building out of it; everything
+# else uses the ORM.
+_CLAIM_SQL = f"""
 SELECT r.id, r.job_id, r.spec, r.attempt, r.parent_id, r.priority, r.triggered_by_id,
        r.trigger_type, r.log_lines, r.log_bytes, r.created_at
 FROM runs_run r LEFT JOIN jobs_job j ON j.id = r.job_id
-WHERE r.status = 'pending' AND r.available_at <= %s
-  AND (r.job_id IS NULL OR j.overlap_policy = 'allow'
-       OR NOT EXISTS (SELECT 1 FROM runs_run x WHERE x.job_id = r.job_id AND x.status = 'running'))
+WHERE r.status = 'pending' AND r.available_at <= %s AND {MAY_START_SQL}
 ORDER BY r.priority DESC, r.available_at, r.created_at
 LIMIT %s
-"""
+"""  # noqa: S608 (MAY_START_SQL is a constant)
 _START_SQL = (
     "UPDATE runs_run SET status = 'running', started_at = %s, heartbeat_at = %s, worker = %s "
     "WHERE id = %s AND status = 'pending'"
@@ -110,7 +102,7 @@ def run_claim(*, worker: str, budget_seconds: float | None = None, run_id=None) 
             limit = CANDIDATES.get(connection.vendor, 8)
             candidates = _claim_candidates(now, limit)
         for candidate in candidates:
-            timeout = int((candidate.spec or {}).get("timeout_seconds") or 3600)
+            timeout = run_timeout(candidate)
             if budget_seconds is not None and timeout + grace > budget_seconds:
                 raise BudgetExceeded(str(candidate.pk))
             if postgres and candidate.job_id is not None and not _lock_job(candidate):
@@ -173,9 +165,17 @@ def _from_db(field, value):
     return value
 
 
-def _lock_job(candidate: Run) -> bool:
-    """PostgreSQL: hold the job row so no other worker starts a run of it concurrently."""
+def run_timeout(run: Run) -> int:
+    """The run's timeout (0 for an unreadable spec: its executor fails it at once)."""
+    try:
+        return RunSpec.from_json(run.spec or {}).timeout_seconds
+    except ValueError:
+        return 0
 
+
+def _lock_job(candidate: Run) -> bool:
+    """PostgreSQL: hold the job row so no other worker starts a run of it concurrently, then
+    ask runs.admission.may_start."""
     job = (
         Job.objects.select_for_update(skip_locked=True)
         .filter(pk=candidate.job_id)
@@ -184,16 +184,14 @@ def _lock_job(candidate: Run) -> bool:
     )
     if job is None:
         return False
-    if job.overlap_policy == "allow":
-        return True
-    return not Run.objects.filter(job_id=job.pk, status=RunStatus.RUNNING).exists()
+    running = Run.objects.filter(job_id=job.pk, status=RunStatus.RUNNING).exists()
+    return may_start(job.overlap_policy, running=running)
 
 
 def _retry_of(run: Run, *, now, exit_code) -> Run:
     """The next attempt: its own row, trigger_type "retry", parent = the first attempt (whose
     trigger_type keeps the original trigger), due after the policy's delay."""
-    policy = (run.spec or {}).get("retry") or {}
-    delay = retry_delay(policy, run.attempt)
+    delay = _retry_policy(run).delay(run.attempt)
     return Run.objects.create(
         job_id=run.job_id,
         status=RunStatus.PENDING,
@@ -335,7 +333,7 @@ def run_mark_lost(*, run: Run, reason: str = "worker lost") -> Run | None:
         )
         if not updated:
             return None
-        _append_system_line(run, f"{reason}: marked failed by the reconciler")
+        run_system_line(run=run, text=f"{reason}: marked failed by the reconciler", now=now)
         if retry_wanted(run, status=RunStatus.FAILURE, exit_code=None):
             retry = _retry_of(run, now=now, exit_code=None)
     notify_run_changed(run.pk, kind="status")
@@ -345,19 +343,3 @@ def run_mark_lost(*, run: Run, reason: str = "worker lost") -> Run | None:
     else:
         wake_workers()
     return retry
-
-
-def _append_system_line(run: Run, text: str) -> None:
-
-    last = (
-        LogChunk.objects.filter(run=run).order_by("-last_line").values_list("last_line", flat=True)
-    ).first() or 0
-    number = last + 1
-    LogChunk.objects.create(
-        run=run,
-        first_line=number,
-        last_line=number,
-        created_at=timezone.now(),
-        data=encode_lines([("system", 0, text)]),
-    )
-    Run.objects.filter(pk=run.pk).update(log_lines=number)

@@ -21,8 +21,8 @@ from django.utils import timezone
 from jobs.models import Job
 from runs.engine import process
 from runs.engine.claim import BudgetExceeded, pending_due, run_claim, run_finish, run_mark_lost
-from runs.engine.executor import Executor, executor_lock, worker_name
-from runs.engine.heartbeats import heartbeat_beat
+from runs.engine.executor import Executor, executor_lock
+from runs.engine.heartbeats import heartbeat_beat, process_name
 from runs.engine.wake import WakeSocket
 from runs.models import Run, WorkerHeartbeat, WorkerRole
 
@@ -41,7 +41,7 @@ class Drain:
         self.linger = conf["DRAIN_LINGER_SECONDS"] if linger is None else linger
         q_timeout = settings.Q_CLUSTER.get("timeout")
         self.budget = budget if budget is not None else (q_timeout or 0) - BUDGET_MARGIN_SECONDS
-        self.worker = worker_name()
+        self.worker = process_name()
         self.heartbeat_name = f"{WorkerRole.WORKER}@{self.worker}"
         self.beat_every = conf["HEARTBEAT_SECONDS"]
         self.stopping = False

@@ -12,22 +12,21 @@ import logging
 import os
 import select
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from runs.engine import process
 from runs.engine.httpjob import http_run
 from runs.engine.logbuffer import Block, LogBuffer, StreamSplitter
+from runs.engine.outcome import Outcome, final_status, write_rows
 from runs.live import notify_run_changed
-from runs.models import LogChunk, Run, RunStatus
-from runs.seams import samples_taken
+from runs.models import Run, RunStatus
+from runs.spec import RunSpec
 
 logger = logging.getLogger("taskflow.executor")
 
@@ -43,57 +42,6 @@ CHECK_SECONDS = 0.4  # cancel requested? still ours?
 QUIET_SECONDS = 0.3  # after the script exited, stop reading once its pipes are this quiet
 AFTER_EXIT_MAX_SECONDS = 1.5  # ...or this long after the exit, whoever holds the pipes
 LEFTOVER_GRACE_SECONDS = 0.5
-# the server's own variables that never reach a job, whatever the allowlist says
-NEVER_PASSED = {
-    "JWT_SECRET",
-    "TASKFLOW_JWT_SECRET",
-    "SECRET_KEY",
-    "TASKFLOW_SECRET_KEY",
-    "DJANGO_SECRET_KEY",
-    "DATABASE_URL",
-    "TASKFLOW_DATABASE_URL",
-    "SMTP_PASSWORD",
-    "TASKFLOW_SMTP_PASSWORD",
-    "REDIS_URL",
-    "TASKFLOW_REDIS_URL",
-    "TASKFLOW_METRICS_TOKEN",
-}
-
-
-@dataclass
-class Outcome:
-    status: str
-    exit_code: int | None
-    error_message: str
-    started: float  # epoch seconds
-    finished: float
-    rows: list = field(default_factory=list)  # LogChunk rows not yet written
-    samples: list = field(default_factory=list)  # (datetime, cpu, rss, mem%) not yet written
-    lines: int = 0
-    bytes_total: int = 0
-    dropped: int = 0
-    cpu_avg: float | None = None
-    cpu_max: float | None = None
-    mem_avg: int | None = None
-    mem_max: int | None = None
-    lost: bool = False  # the run was taken from us (reconciled) while we ran it
-
-
-def job_environment(spec: dict, *, run_id: str, job_id: str) -> dict[str, str]:
-    """Allowlisted server variables + the job's env and secrets + the run's marker."""
-    env = {}
-    for name in settings.TASKFLOW["ENV_ALLOWLIST"]:
-        if name in os.environ and name not in NEVER_PASSED:
-            env[name] = os.environ[name]
-    env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
-    env.update({str(k): str(v) for k, v in (spec.get("secret_env") or {}).items()})
-    env.update({process.MARKER: run_id, "TASKFLOW_JOB_ID": job_id or "", "PYTHONUNBUFFERED": "1"})
-    return env
-
-
-def _secrets(spec: dict) -> list[str]:
-    values = [str(v) for v in (spec.get("secret_env") or {}).values() if str(v)]
-    return sorted(set(values), key=len, reverse=True)  # longest first: no partial masks
 
 
 def _dt(epoch: float) -> datetime:
@@ -115,7 +63,12 @@ class Executor:
     ):
         self.run = run
         self.run_id = str(run.pk)
-        self.spec = run.spec or {}
+        self.start_error = ""
+        try:
+            self.spec = RunSpec.from_json(run.spec or {})
+        except ValueError as exc:  # a malformed row fails its run, never the executor
+            self.spec = RunSpec(kind="")
+            self.start_error = f"invalid run spec: {exc}"
         self.worker = worker
         self.stop_requested = stop_requested
         self.on_block = on_block
@@ -124,11 +77,9 @@ class Executor:
         self.grace = float(conf["KILL_GRACE_SECONDS"])
         self.heartbeat_every = float(conf["HEARTBEAT_SECONDS"])
         self.sample_every = float(conf["METRICS_INTERVAL"])
-        self.timeout = min(
-            int(self.spec.get("timeout_seconds") or 3600), int(conf["MAX_JOB_TIMEOUT"])
-        )
+        self.timeout = min(self.spec.timeout_seconds, int(conf["MAX_JOB_TIMEOUT"]))
         self.log = LogBuffer(first_line=run.log_lines + 1, cap=int(conf["LOG_MAX_BYTES"]))
-        self.secrets = _secrets(self.spec)
+        self.secrets = self.spec.secrets()
         self.samples: list = []
         self.all_samples: list[tuple[float, int]] = []
         self.pgid: int | None = None
@@ -204,20 +155,20 @@ class Executor:
 
     def execute(self) -> Outcome:
         self.started = time.time()
-        retry = self.spec.get("retry") or {}
-        attempts = int(retry.get("count", 0)) + 1
+        attempts = max(self.spec.retry.count + 1, self.run.attempt)
         self.system(
-            f"run {self.run_id} started on {self.worker} "
-            f"(attempt {self.run.attempt}/{max(attempts, self.run.attempt)})"
+            f"run {self.run_id} started on {self.worker} (attempt {self.run.attempt}/{attempts})"
         )
-        kind = self.spec.get("kind")
-        if kind == "http":
+        kind = self.spec.kind
+        code = None
+        if self.start_error:
+            self.system(f"cannot start: {self.start_error}")
+        elif kind == "http":
             code = self._execute_http()
         elif kind in {"shell", "command"}:
             code = self._execute_process()
         else:
             self.system(f"unknown run kind {kind!r}: nothing executed")
-            code = None
             self.start_error = f"unknown run kind {kind!r}"
         return self._outcome(code)
 
@@ -245,8 +196,6 @@ class Executor:
         return batched
 
     def _execute_http(self) -> int | None:
-
-        self.start_error = ""
         started = time.monotonic()
 
         def emit(stream: str, text: str) -> None:
@@ -268,31 +217,31 @@ class Executor:
             spec=self.spec, emit=emit, deadline=started + self.timeout, should_stop=should_stop
         )
 
-    def _argv(self) -> list[str]:
-        if self.spec.get("kind") == "command":
-            return [str(part) for part in self.spec.get("argv") or []]
-        return [self.spec.get("shell") or "/bin/bash", "-c", self.spec.get("script") or ""]
-
     def _execute_process(self) -> int | None:
-        self.start_error = ""
-        workdir = self.spec.get("working_dir") or "/tmp"  # noqa: S108
-        if not os.path.isdir(workdir):
-            self.start_error = f"working directory {workdir} does not exist"
+        spec = self.spec
+        if not os.path.isdir(spec.working_dir):
+            self.start_error = f"working directory {spec.working_dir} does not exist"
             self.system(f"cannot start: {self.start_error}")
             return None
-        argv = self._argv()
+        argv = spec.command_line()
         if not argv:
             self.start_error = "empty command"
             self.system("cannot start: empty command")
             return None
-        env = job_environment(self.spec, run_id=self.run_id, job_id=str(self.run.job_id or ""))
+        env = process.environment(
+            settings.TASKFLOW["ENV_ALLOWLIST"],
+            env=spec.env,
+            secret_env=spec.secret_env,
+            run_id=self.run_id,
+            job_id=str(self.run.job_id or ""),
+        )
         try:
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                cwd=workdir,
+                cwd=spec.working_dir,
                 env=env,
                 start_new_session=True,
                 close_fds=True,
@@ -334,7 +283,7 @@ class Executor:
             while True:
                 now = time.monotonic()
                 if returncode is None:
-                    returncode, rusage = _try_reap(proc)
+                    returncode, rusage = process.try_reap(proc)
                     if returncode is not None:
                         exited_at = now
                 if returncode is not None and not open_fds:
@@ -400,21 +349,13 @@ class Executor:
                 os.close(pidfd)
             if returncode is None:  # an exception above: never leave the child behind
                 process.signal_group(proc.pid, signal.SIGKILL)
-                returncode, rusage = _reap(proc)
+                returncode, rusage = process.reap_wait(proc)
         if not self.all_samples and rusage is not None:
             self._sample_from_rusage(rusage)
         return returncode
 
     def _escapees(self) -> list[int]:
-        """Orphans of this run re-parented to us (we are a subreaper): our children other
-        than the script itself that carry the run's marker."""
-        if self.pgid is None:
-            return []
-        return [
-            pid
-            for pid in process.own_children()
-            if pid != self.pgid and process.has_marker(pid, self.run_id)
-        ]
+        return process.escapees(self.pgid, self.run_id)
 
     def _terminate(self) -> None:
         what = {
@@ -468,27 +409,12 @@ class Executor:
     def _outcome(self, code: int | None) -> Outcome:
         finished = time.time()
         duration = finished - self.started
-        reason = self.reason
-        if reason == "timeout":
-            status, message = RunStatus.TIMEOUT, f"timed out after {self.timeout} s"
-        elif reason == "cancel":
-            status, message = RunStatus.CANCELLED, "cancelled"
-        elif reason == "shutdown":
-            status, message = RunStatus.FAILURE, "interrupted: TaskFlow stopped"
-        elif reason == "lost":
-            status, message = RunStatus.FAILURE, "worker lost"
-        elif code is None:
-            status, message = RunStatus.FAILURE, self.start_error or "did not start"
-        elif code == 0:
-            status, message = RunStatus.SUCCESS, ""
-        elif code < 0:
-            name = _signal_name(-code)
-            status, message = RunStatus.FAILURE, f"killed by {name}"
-        else:
-            status, message = RunStatus.FAILURE, f"exit code {code}"
+        status, message = final_status(
+            self.reason, code, start_error=self.start_error, timeout=self.timeout
+        )
         self.log.close(finished)
         if code is not None and code < 0:
-            self.system(f"process killed by {_signal_name(-code)} after {duration:.3f} s")
+            self.system(f"process killed by {process.signal_name(-code)} after {duration:.3f} s")
         elif code is not None:
             self.system(f"exit code {code} after {duration:.3f} s")
         self.system(f"finished: {status}" + (f" ({message})" if message else ""))
@@ -506,55 +432,10 @@ class Executor:
             lines=self.log.lines,
             bytes_total=self.log.bytes_total,
             dropped=self.log.dropped,
-            lost=reason == "lost",
+            lost=self.reason == "lost",
         )
-        if self.all_samples:
-            cpus = [cpu for cpu, _ in self.all_samples]
-            rsss = [rss for _, rss in self.all_samples]
-            outcome.cpu_avg = sum(cpus) / len(cpus)
-            outcome.cpu_max = max(cpus)
-            outcome.mem_avg = int(sum(rsss) / len(rsss))
-            outcome.mem_max = max(rsss)
+        outcome.summarize(self.all_samples)
         return outcome
-
-
-def write_rows(run_id, rows, samples) -> None:
-    """Insert LogChunk rows and hand the samples to their store (runs.seams.samples_taken),
-    inside the caller's transaction. executemany on raw SQL: several times cheaper per row
-    than bulk_create, and this is the hot path."""
-    if not rows and not samples:
-        return
-    db_run = Run._meta.pk.get_db_prep_value(run_id, connection)
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        if rows:
-            cursor.executemany(
-                f"INSERT INTO {LogChunk._meta.db_table} "  # noqa: S608 (fixed names)
-                "(run_id, first_line, last_line, created_at, data) VALUES (%s, %s, %s, %s, %s)",
-                [(db_run, first, last, adapt(at), data) for first, last, at, data in rows],
-            )
-    if samples:
-        samples_taken.send(sender=Run, run_id=db_run, samples=samples)
-
-
-def _try_reap(proc: subprocess.Popen):
-    try:
-        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
-    except ChildProcessError:
-        return (proc.returncode if proc.returncode is not None else -9), None
-    if pid == 0:
-        return None, None
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, rusage
-
-
-def _reap(proc: subprocess.Popen):
-    try:
-        _, status, rusage = os.wait4(proc.pid, 0)
-    except ChildProcessError:
-        return (proc.returncode if proc.returncode is not None else -9), None
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, rusage
 
 
 def _sleep(seconds: float) -> list:
@@ -562,17 +443,6 @@ def _sleep(seconds: float) -> list:
     return []
 
 
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
 def executor_lock(run_id) -> process.ExecutorLock:
     """The lock a local executor holds while a run is its own (see process.ExecutorLock)."""
     return process.ExecutorLock(os.path.join(settings.DATA_DIR, "running"), str(run_id))
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"

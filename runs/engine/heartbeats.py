@@ -12,6 +12,8 @@ from runs.models import WorkerHeartbeat
 
 
 def process_name() -> str:
+    """This process as "host:pid": the worker of the runs it executes (Run.worker), and the
+    tail of its heartbeat names."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 

@@ -19,6 +19,8 @@ from datetime import datetime
 from django.utils import timezone
 
 from accounts import services as account_services
+from jobs.models import HTTP_METHODS
+from runs.spec import RunSpec
 from taskflow_site.lib import netguard
 
 OK_EXIT = 0
@@ -30,7 +32,6 @@ BODY_LOG_BYTES = 64 * 1024
 POLL_SECONDS = 0.1
 DEADLINE_SLACK_SECONDS = 1.0
 DEFAULT_TIMEOUT_SECONDS = 30.0
-METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 def _seconds_left(deadline) -> float | None:
@@ -46,8 +47,7 @@ def _seconds_left(deadline) -> float | None:
     return value - time.monotonic()
 
 
-def _body_bytes(spec: dict, headers: dict[str, str]) -> bytes | None:
-    body = spec.get("body")
+def _body_bytes(body, headers: dict[str, str]) -> bytes | None:
     if body is None or body == "":
         return None
     if isinstance(body, dict | list):
@@ -59,12 +59,12 @@ def _body_bytes(spec: dict, headers: dict[str, str]) -> bytes | None:
 
 def http_run(
     *,
-    spec: dict,
+    spec: RunSpec,
     emit: Callable[[str, str], None],
     deadline=None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Send the request described by `spec` (method, url, headers, body, timeout_seconds) and
+    """Send the request `spec` describes (method, url, headers, body, timeout_seconds) and
     log it: request and status lines as "system", up to 64 KiB of body as "stdout" lines.
 
     The request runs on an event loop in a helper thread so this thread can poll
@@ -72,17 +72,17 @@ def http_run(
     should_stop() are only ever called from the caller's thread. Never raises.
     """
     try:
-        method = str(spec.get("method") or "GET").upper()
-        url = str(spec.get("url") or "")
-        headers = {str(k): str(v) for k, v in (spec.get("headers") or {}).items()}
-        if method not in METHODS:
+        method = spec.method.upper()
+        url = spec.url
+        headers = dict(spec.headers)
+        if method not in HTTP_METHODS:
             emit("system", f"refused: HTTP method {method!r} is not supported")
             return NETWORK_ERROR_EXIT
         if any("\r" in k + v or "\n" in k + v for k, v in headers.items()):
             emit("system", "refused: header names and values may not contain line breaks")
             return NETWORK_ERROR_EXIT
-        content = _body_bytes(spec, headers)
-        timeout = float(spec.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS)
+        content = _body_bytes(spec.body, headers)
+        timeout = float(spec.timeout_seconds or DEFAULT_TIMEOUT_SECONDS)
         left = _seconds_left(deadline)
         if left is not None and left <= 0:
             emit("system", "timeout: no time left before the run's deadline")

@@ -1,4 +1,5 @@
-"""Process-tree handling for runs: the marker variable, group/escapee kills, subreaper, samples.
+"""Process-tree handling for runs: the environment and marker variable, reaping, group/escapee
+kills, subreaper, samples (docs/architecture.md, record 5).
 
 No Django here. A run's processes are its process group (the child is a session leader) plus
 any descendant that escaped the group (setsid, double fork): those still carry the marker
@@ -12,12 +13,73 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 
 import psutil
 
 MARKER = "TASKFLOW_RUN_ID"
 PR_SET_CHILD_SUBREAPER = 36
 TOTAL_MEMORY = psutil.virtual_memory().total
+# the server's own variables that never reach a job, whatever the allowlist says
+NEVER_PASSED = {
+    "JWT_SECRET",
+    "TASKFLOW_JWT_SECRET",
+    "SECRET_KEY",
+    "TASKFLOW_SECRET_KEY",
+    "DJANGO_SECRET_KEY",
+    "DATABASE_URL",
+    "TASKFLOW_DATABASE_URL",
+    "SMTP_PASSWORD",
+    "TASKFLOW_SMTP_PASSWORD",
+    "REDIS_URL",
+    "TASKFLOW_REDIS_URL",
+    "TASKFLOW_METRICS_TOKEN",
+}
+
+
+def environment(
+    allowlist, *, env: dict[str, str], secret_env: dict[str, str], run_id: str, job_id: str
+) -> dict[str, str]:
+    """A run's environment: the allowlisted server variables (never NEVER_PASSED), the job's
+    variables and secrets, the run's marker and TASKFLOW_JOB_ID."""
+    result = {
+        name: os.environ[name]
+        for name in allowlist
+        if name in os.environ and name not in NEVER_PASSED
+    }
+    result.update(env)
+    result.update(secret_env)
+    result.update({MARKER: run_id, "TASKFLOW_JOB_ID": job_id, "PYTHONUNBUFFERED": "1"})
+    return result
+
+
+def try_reap(proc: subprocess.Popen):
+    """(exit code, rusage) of our child if it has exited, else (None, None). Never blocks."""
+    try:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+    except ChildProcessError:
+        return (proc.returncode if proc.returncode is not None else -9), None
+    if pid == 0:
+        return None, None
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, rusage
+
+
+def reap_wait(proc: subprocess.Popen):
+    """(exit code, rusage) of our child, waiting for it to exit."""
+    try:
+        _, status, rusage = os.wait4(proc.pid, 0)
+    except ChildProcessError:
+        return (proc.returncode if proc.returncode is not None else -9), None
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, rusage
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def become_subreaper() -> bool:
@@ -43,6 +105,14 @@ def own_children() -> list[int]:
         except OSError:
             continue
     return pids
+
+
+def escapees(pgid: int | None, run_id: str) -> list[int]:
+    """Orphans of a run re-parented to us (a subreaper): our children other than the run's
+    own process that carry its marker."""
+    if pgid is None:
+        return []
+    return [pid for pid in own_children() if pid != pgid and has_marker(pid, run_id)]
 
 
 def has_marker(pid: int, run_id: str) -> bool:

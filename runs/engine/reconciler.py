@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from runs.engine import process
-from runs.engine.claim import run_mark_lost
+from runs.engine.claim import run_mark_lost, run_timeout
 from runs.engine.executor import executor_lock
 from runs.models import Run, RunStatus, WorkerHeartbeat, WorkerRole
 
@@ -51,11 +51,7 @@ def _executor_alive(run: Run, beat, now) -> bool:
     Past the run's own timeout + grace + staleness it counts as hung and is not trusted."""
 
     conf = settings.TASKFLOW
-    limit = (
-        int((run.spec or {}).get("timeout_seconds") or 3600)
-        + conf["KILL_GRACE_SECONDS"]
-        + conf["STALE_AFTER_SECONDS"]
-    )
+    limit = run_timeout(run) + conf["KILL_GRACE_SECONDS"] + conf["STALE_AFTER_SECONDS"]
     if beat is not None and beat < now - timedelta(seconds=limit):
         return False
     return executor_lock(run.pk).held()

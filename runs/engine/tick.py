@@ -2,7 +2,8 @@
 "tick" heartbeat fresh for /health while the tick itself keeps succeeding.
 
 Missed slots (the tick found slots older than MISSED_AFTER_SECONDS, i.e. the scheduler was not
-running): `skip` records each as a skipped run; `run_once` starts one catch-up run for the latest
+running; docs/architecture.md, record 4): `skip` records each as a skipped run (with the reason
+as its system line, like every skipped run); `run_once` starts one catch-up run for the latest
 missed slot (none when an on-time run fires in the same tick) and records the rest as skipped;
 `run_all` starts a catch-up run for each missed slot within `catchup_window_seconds` and records
 older ones as skipped. Enabling a job (or changing its schedule or zone) is a fresh start from
@@ -27,8 +28,8 @@ from jobs.models import CatchupPolicy, Job
 from jobs.schedule import schedule_iter, schedule_next
 from jobs.services import job_schedule
 from runs.engine.heartbeats import heartbeat_beat
-from runs.models import Run, RunStatus, TriggerType
-from runs.services import job_spec, run_enqueue_many
+from runs.models import TriggerType
+from runs.services import run_enqueue_many
 from taskflow_site.lib.steps import Step
 
 logger = logging.getLogger("taskflow.scheduler")
@@ -83,31 +84,6 @@ def tick_steps() -> list[Step]:
 
 
 # ---- the minute tick -------------------------------------------------------------------------
-
-
-def _record_skipped(job: Job, slots: list[datetime], reason: str, now: datetime) -> None:
-    """Missed slots become skipped runs in the job's history (idempotent per slot)."""
-
-    if not slots:
-        return
-    spec = job_spec(job)
-    Run.objects.bulk_create(
-        [
-            Run(
-                job=job,
-                status=RunStatus.SKIPPED,
-                trigger_type=TriggerType.SCHEDULED,
-                spec=spec,
-                priority=job.priority,
-                scheduled_for=slot,
-                available_at=now,
-                finished_at=now,
-                error_message=reason,
-            )
-            for slot in slots
-        ],
-        ignore_conflicts=True,  # a second scheduler recording the same slot is a no-op
-    )
 
 
 def _fmt(instant: datetime) -> str:
@@ -192,20 +168,30 @@ def _job_plan(job: Job, now: datetime) -> _Firing:
 
 
 def _plans_apply(plans: list[_Firing], now: datetime) -> int:
-    """Write the plans of several jobs in one transaction: skipped slots, every run through one
-    runs.services.run_enqueue_many (the same policy code as run_enqueue), the advances."""
+    """Write the plans of several jobs in one transaction: the missed slots recorded as skipped
+    and the runs to fire, all through one runs.services.run_enqueue_many (the same code as
+    run_enqueue; a slot already recorded is left alone), then the advances."""
 
     with transaction.atomic():
-        for plan in plans:
-            for reason, reason_slots in plan.skipped.items():
-                _record_skipped(plan.job, reason_slots, reason, now)
-        items = [
+        skipped = [
+            {
+                "job": plan.job,
+                "trigger_type": TriggerType.SCHEDULED,
+                "scheduled_for": slot,
+                "skip_reason": reason,
+            }
+            for plan in plans
+            for reason, reason_slots in plan.skipped.items()
+            for slot in reason_slots
+        ]
+        fired = [
             {"job": plan.job, "trigger_type": trigger, "scheduled_for": slot}
             for plan in plans
             for slot, trigger in plan.fire
         ]
+        results = run_enqueue_many(items=skipped + fired)[len(skipped) :]
         created_by_job: dict = {}
-        for (_, was_created), item in zip(run_enqueue_many(items=items), items, strict=True):
+        for (_, was_created), item in zip(results, fired, strict=True):
             if was_created:
                 created_by_job[item["job"].pk] = created_by_job.get(item["job"].pk, 0) + 1
         # Conditional on the old value: a second scheduler, or an edit meanwhile, wins. Jobs

@@ -13,7 +13,11 @@ from runs.engine.httpjob import (
     TIMEOUT_EXIT,
     http_run,
 )
+from runs.models import RunStatus
+from runs.spec import RunSpec
+from tests.factories import RunFactory
 from tests.http.servers import Reply
+from tests.runs.helpers import execute, lines
 
 pytestmark = pytest.mark.django_db
 
@@ -29,8 +33,8 @@ class Log:
         return [text for s, text in self.lines if s == stream]
 
 
-def spec_for(url: str, **extra) -> dict:
-    return {"kind": "http", "method": "GET", "url": url, "headers": {}, "body": "", **extra}
+def spec_for(url: str, **extra) -> RunSpec:
+    return RunSpec(kind="http", url=url, **extra)
 
 
 def test_it_succeeds_on_2xx_and_logs_status_and_body(local_server, allow_loopback):
@@ -176,10 +180,11 @@ def test_it_refuses_header_injection_in_the_spec(local_server, allow_loopback):
         {"kind": "http", "url": "http://example.com/", "timeout_seconds": "soon"},
     ],
 )
-def test_it_never_raises_on_a_malformed_spec(spec):
-    log = Log()
-    assert http_run(spec=spec, emit=log, deadline=None, should_stop=lambda: False) != 0
-    assert log.of("system")
+def test_a_malformed_stored_spec_fails_its_run_never_the_executor(spec):
+    run = execute(RunFactory(job=None, spec=spec))
+    assert run.status == RunStatus.FAILURE
+    assert lines(run, "system")[-1].startswith("finished: failure")
+    assert len(lines(run, "system")) >= 3  # started, why it failed, finished
 
 
 def test_it_summarises_a_binary_body_instead_of_logging_it(local_server, allow_loopback):

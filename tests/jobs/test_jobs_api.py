@@ -5,12 +5,14 @@ import pytest
 from django.conf import settings
 
 from jobs.models import Job
+from jobs.services import job_errors
 from runs.models import Run
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
 
-SEED_JOB_KEYS = [
+# docs/api.md's example job, its keys in its order
+DOCUMENTED_JOB_KEYS = [
     "id",
     "name",
     "description",
@@ -29,14 +31,14 @@ def _create(client, **fields):
     return client.post("/api/jobs", payload, format="json")
 
 
-def test_the_job_list_has_the_seeds_keys_first_and_a_total(admin_api, owner_job):
+def test_the_job_list_has_the_documented_keys_first_and_a_total(admin_api, owner_job):
     response = admin_api.get("/api/jobs")
     assert response.status_code == 200
     data = response.json()["data"]
     assert set(data) == {"jobs", "total"}
     assert data["total"] == 1
     job = data["jobs"][0]
-    assert list(job)[: len(SEED_JOB_KEYS)] == SEED_JOB_KEYS
+    assert list(job)[: len(DOCUMENTED_JOB_KEYS)] == DOCUMENTED_JOB_KEYS
     assert job["createdBy"] == "owner"
     assert job["nextRun"].endswith("Z")
     assert job["schedule"]["hours"] == [3]
@@ -118,6 +120,28 @@ def test_validation_errors_name_each_field(admin_api):
     assert {"name", "timeout_seconds", "timezone", "notify_emails", "working_dir"} <= set(
         body["details"]
     )
+
+
+def test_invalid_fields_get_the_services_messages(admin_api):
+    """One set of job rules: the API's details are jobs.services.job_errors' messages."""
+    fields = {
+        "name": "x" * 201,
+        "kind": "command",
+        "command": ["", "arg"],
+        "timeout_seconds": 0,
+        "retry_count": 101,
+        "overlap_policy": "sometimes",
+        "http_method": "TRACE",
+        "http_headers": {"Bad Name": "v"},
+        "env_vars": {"TASKFLOW_X": "1"},
+        "webhook_urls": ["ftp://example.com/x"],
+        "timezone": "Mars/Olympus",
+    }
+    response = admin_api.post("/api/jobs", fields, format="json")
+    assert response.status_code == 400
+    expected = job_errors(Job(**fields))
+    assert set(expected) == set(fields) - {"kind"}
+    assert {key: response.json()["details"][key] for key in expected} == expected
 
 
 def test_a_shell_job_needs_a_script(admin_api):
@@ -260,7 +284,7 @@ def test_a_draft_schedule_can_be_previewed(owner_api):
     assert "timezone" in bad_zone.json()["details"]
 
 
-def test_trigger_returns_the_seeds_run_keys(owner_api, owner, owner_job):
+def test_trigger_returns_the_documented_run_keys(owner_api, owner, owner_job):
     response = owner_api.post(f"/api/jobs/{owner_job.id}/run")
     assert response.status_code == 201
     data = response.json()["data"]

@@ -1,4 +1,5 @@
-"""Grid (AND, the seed's rule) and cron (Debian cron, OR of day-of-month/day-of-week) matching."""
+"""Grid matching (all fields ANDed, docs/scheduling.md) and cron matching (Debian cron: day of
+month OR day of week)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ from runs.engine.drain import Drain
 from runs.engine.process import marker_processes
 from runs.models import Run, RunStatus
 from runs.services import run_enqueue, run_enqueue_task, run_log_lines
+from runs.spec import RunSpec
 
 
 def execute(run: Run) -> Run:
@@ -18,7 +19,7 @@ def execute(run: Run) -> Run:
 
 
 def run_script(script: str, **spec) -> Run:
-    run, _ = run_enqueue_task(spec={"kind": "shell", "script": script, **spec})
+    run, _ = run_enqueue_task(spec=RunSpec(kind="shell", script=script, **spec))
     return execute(run)
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from runs.models import Run, RunStatus
 from runs.services import run_enqueue, run_enqueue_task, run_log_lines
+from runs.spec import RunSpec
 from tests.factories import JobFactory, RunFactory
 from tests.runs.e2e import wait_running_with_output, wait_status, worker_process, zombies_of
 from tests.runs.helpers import leftovers, lines
@@ -60,12 +61,12 @@ def test_it_recovers_stale_running_rows_at_start_up_and_runs_pending_once(cluste
 
 def test_it_runs_a_thousand_trivial_runs_without_leaking(cluster):  # C3
     cluster.start()
-    runs = [run_enqueue_task(spec={"kind": "shell", "script": "true"})[0] for _ in range(50)]
+    runs = [run_enqueue_task(spec=RunSpec(kind="shell", script="true"))[0] for _ in range(50)]
     wait_for(lambda: not Run.objects.filter(status__in=["pending", "running"]).exists(), 60, 0.2)
     worker = psutil.Process(int(Run.objects.get(pk=runs[-1].pk).worker.rpartition(":")[2]))
     fds_before = worker.num_fds()
     for _ in range(950):
-        run_enqueue_task(spec={"kind": "shell", "script": "true"})
+        run_enqueue_task(spec=RunSpec(kind="shell", script="true"))
     wait_for(lambda: not Run.objects.filter(status__in=["pending", "running"]).exists(), 240, 0.5)
     assert Run.objects.filter(status=RunStatus.SUCCESS).count() == 1000
     assert worker.num_fds() <= fds_before + 2

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
+from jobs.serializers import task_job
 from runs.models import RunStatus, TriggerType
-from runs.services import SpecError, run_enqueue, run_enqueue_task, run_log_lines
+from runs.services import run_enqueue, run_enqueue_task, run_log_lines
+from runs.spec import RunSpec
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -72,7 +75,8 @@ def test_it_bounds_the_queue_of_a_job():
 
 
 def test_it_queues_an_ad_hoc_task_with_defaults():
-    run, created = run_enqueue_task(spec={"kind": "command", "argv": ["echo", "x"]}, priority=3)
+    job = task_job("shell", {"command": "echo", "args": ["x"]})
+    run, created = run_enqueue_task(spec=RunSpec.from_job(job), priority=3)
     assert created
     assert run.job is None
     assert run.trigger_type == TriggerType.API
@@ -82,17 +86,19 @@ def test_it_queues_an_ad_hoc_task_with_defaults():
     assert run.spec["retry"]["count"] == 0
 
 
-def test_it_refuses_an_unusable_task_spec():
-    with pytest.raises(SpecError):
-        run_enqueue_task(spec={"kind": "shell", "script": "  "})
-    with pytest.raises(SpecError):
-        run_enqueue_task(spec={"kind": "python"})
+def test_it_refuses_an_unusable_task_by_the_job_rules():
+    with pytest.raises(ValidationError) as caught:
+        task_job("shell", {"command": "  "})
+    assert "command" in caught.value.detail["payload"]
+    with pytest.raises(ValidationError) as caught:
+        task_job("http", {"url": "ftp://example.com/x", "timeout": 0})
+    assert set(caught.value.detail["payload"]) == {"url", "timeout"}
 
 
 def test_it_dedupes_ad_hoc_tasks_by_idempotency_key():
-    first, _ = run_enqueue_task(spec={"kind": "shell", "script": "true"}, idempotency_key="u-1")
+    first, _ = run_enqueue_task(spec=RunSpec(kind="shell", script="true"), idempotency_key="u-1")
     again, created = run_enqueue_task(
-        spec={"kind": "shell", "script": "false"}, idempotency_key="u-1"
+        spec=RunSpec(kind="shell", script="false"), idempotency_key="u-1"
     )
     assert not created
     assert again.pk == first.pk

@@ -12,6 +12,7 @@ import pytest
 
 from runs.models import Run, RunStatus
 from runs.services import run_cancel, run_enqueue_task
+from runs.spec import RunSpec
 from tests.factories import JobFactory
 from tests.runs.helpers import engine_settings, execute, leftovers, lines, run_job, run_script
 
@@ -59,7 +60,7 @@ def test_it_cancels_a_tree_with_an_escaped_process():  # C2
     script = (
         "python3 -c 'import time; time.sleep(600)' & sleep 600 & setsid sleep 600 & echo up; wait"
     )
-    run, _ = run_enqueue_task(spec={"kind": "shell", "script": script})
+    run, _ = run_enqueue_task(spec=RunSpec(kind="shell", script=script))
 
     def cancel_when_up():
         deadline = time.monotonic() + 20
@@ -119,7 +120,7 @@ def test_it_fails_cleanly_when_the_working_dir_is_missing():
 @pytest.mark.django_db
 def test_it_runs_in_the_working_dir_with_a_command_argv(tmp_path):
     run_, _ = run_enqueue_task(
-        spec={"kind": "command", "argv": ["pwd"], "working_dir": str(tmp_path)}
+        spec=RunSpec(kind="command", argv=("pwd",), working_dir=str(tmp_path))
     )
     run = execute(run_)
     assert lines(run, "stdout") == [str(tmp_path)]

@@ -6,17 +6,17 @@ from datetime import timedelta
 
 import pytest
 
-from runs.engine.claim import retry_delay
 from runs.models import Run, RunStatus, TriggerType
+from runs.spec import RetryPolicy
 from tests.factories import JobFactory
 from tests.runs.helpers import execute, run_job
 
 
 def test_it_computes_fixed_and_exponential_delays_with_a_cap():
-    fixed = {"delay_seconds": 10, "backoff": False}
-    assert [retry_delay(fixed, n) for n in (1, 2, 3)] == [10, 10, 10]
-    expo = {"delay_seconds": 10, "backoff": True, "backoff_max_seconds": 35}
-    assert [retry_delay(expo, n) for n in (1, 2, 3, 4)] == [10, 20, 35, 35]
+    fixed = RetryPolicy(delay_seconds=10, backoff=False)
+    assert [fixed.delay(n) for n in (1, 2, 3)] == [10, 10, 10]
+    expo = RetryPolicy(delay_seconds=10, backoff=True, backoff_max_seconds=35)
+    assert [expo.delay(n) for n in (1, 2, 3, 4)] == [10, 20, 35, 35]
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ from jobs.models import CatchupPolicy, Job, OverlapPolicy
 from jobs.services import job_create, job_set_enabled
 from runs.engine.tick import Tick, next_minute, tick_run
 from runs.models import Run, RunStatus, TriggerType, WorkerHeartbeat
+from runs.services import run_log_lines
 from tests.factories import RunFactory
 
 pytestmark = pytest.mark.django_db
@@ -113,6 +114,11 @@ def test_it_skips_missed_slots_with_policy_skip_and_records_them(owner):  # B6 s
     assert [run.scheduled_for for run in skipped] == NOON[:3]
     assert {run.status for run in skipped} == {RunStatus.SKIPPED}
     assert all("not running" in run.error_message for run in skipped)
+    # like every skipped run, each carries its reason as its one system line
+    for run in skipped:
+        (line,) = run_log_lines(run=run)
+        assert (line.stream, line.content) == ("system", run.error_message)
+        assert run.log_lines == 1 and run.finished_at is not None
 
 
 def test_it_runs_every_missed_slot_within_the_window_with_run_all(owner):

@@ -17,7 +17,7 @@ from django.db import transaction
 from jobs.models import Job
 from runs.engine.claim import run_claim
 from runs.engine.drain import Drain
-from runs.engine.executor import worker_name
+from runs.engine.heartbeats import process_name
 from runs.engine.process import become_subreaper
 from runs.models import RunStatus, TriggerType
 from runs.services import run_enqueue
@@ -62,7 +62,7 @@ class Command(BaseCommand):
                 claimed = None
             else:
                 # claimed in the enqueue's transaction: a woken cluster drain finds nothing
-                claimed = run_claim(worker=worker_name(), run_id=run.pk)
+                claimed = run_claim(worker=process_name(), run_id=run.pk)
         self.stdout.write(f"run {run.pk} of job {job.name!r}: {run.status}")
         if options["no_wait"]:
             return

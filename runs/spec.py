@@ -1,0 +1,205 @@
+"""What a run executes, frozen into Run.spec when it is queued (docs/architecture.md, record 1).
+
+One typed shape, built from a job (RunSpec.from_job; an ad-hoc LocalFlow task is the unsaved
+job it describes) and read back from the JSON column (RunSpec.from_json). The JSON keys are
+those of every row written so far: no migration, and old rows read as they always did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from jobs.models import JobKind
+
+DEFAULT_TIMEOUT = 3600
+DEFAULT_SHELL = "/bin/bash"
+DEFAULT_WORKING_DIR = "/tmp"  # noqa: S108 (the job's default, docs/api.md)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    count: int = 0  # attempts after the first
+    delay_seconds: int = 60
+    backoff: bool = False  # exponential: delay * 2**(attempt-1), capped
+    backoff_max_seconds: int = 3600
+    exit_codes: tuple[int, ...] = ()  # empty = any non-zero exit code
+
+    def delay(self, failed_attempt: int) -> int:
+        """Seconds before the next attempt after attempt `failed_attempt` (1-based) failed."""
+        delay = self.delay_seconds
+        if self.backoff:
+            delay = delay * (2 ** max(0, failed_attempt - 1))
+            if self.backoff_max_seconds:
+                delay = min(delay, self.backoff_max_seconds)
+        return max(0, delay)
+
+    def wants(self, *, attempt: int, exit_code: int | None) -> bool:
+        """After failed attempt `attempt`: another one? Exit codes filter when listed; a lost
+        or interrupted worker (no exit code) counts as retryable."""
+        if attempt > self.count:
+            return False
+        return not self.exit_codes or exit_code is None or exit_code in self.exit_codes
+
+    def to_json(self) -> dict:
+        return {
+            "count": self.count,
+            "delay_seconds": self.delay_seconds,
+            "backoff": self.backoff,
+            "backoff_max_seconds": self.backoff_max_seconds,
+            "exit_codes": list(self.exit_codes),
+        }
+
+    @classmethod
+    def from_json(cls, data) -> RetryPolicy:
+        data = _mapping(data or {}, "retry")
+        return cls(
+            count=max(0, _int(data.get("count"), 0)),
+            delay_seconds=max(0, _int(data.get("delay_seconds"), 60)),
+            backoff=bool(data.get("backoff", False)),
+            backoff_max_seconds=max(0, _int(data.get("backoff_max_seconds"), 3600)),
+            exit_codes=tuple(_int(code, 0) for code in data.get("exit_codes") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """shell: `script` run by `shell`; command: `argv`, no shell; http: the request."""
+
+    kind: str
+    timeout_seconds: int = DEFAULT_TIMEOUT
+    retry: RetryPolicy = RetryPolicy()
+    script: str = ""
+    shell: str = DEFAULT_SHELL
+    argv: tuple[str, ...] = ()
+    working_dir: str = DEFAULT_WORKING_DIR
+    env: dict[str, str] = field(default_factory=dict)
+    secret_env: dict[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    url: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | dict | list = ""
+
+    @classmethod
+    def from_job(cls, job) -> RunSpec:
+        """The job as it is now: editing it later never changes a queued run. The timeout is
+        held to MAX_JOB_TIMEOUT as it stands at enqueue time."""
+        limit = settings.TASKFLOW["MAX_JOB_TIMEOUT"]
+        timeout = job.timeout_seconds if job.timeout_seconds is not None else DEFAULT_TIMEOUT
+        common = {
+            "kind": job.kind,
+            "timeout_seconds": max(1, min(int(timeout), limit)),
+            "retry": RetryPolicy(
+                count=job.retry_count,
+                delay_seconds=job.retry_delay_seconds,
+                backoff=job.retry_backoff,
+                backoff_max_seconds=job.retry_backoff_max_seconds,
+                exit_codes=tuple(job.retry_exit_codes or ()),
+            ),
+        }
+        if job.kind == JobKind.HTTP:
+            return cls(
+                **common,
+                method=job.http_method or "GET",
+                url=job.http_url,
+                headers=_strings(job.http_headers),
+                body=job.http_body,
+            )
+        command = job.kind == JobKind.COMMAND
+        return cls(
+            **common,
+            script="" if command else job.script,
+            shell=job.shell or DEFAULT_SHELL,
+            argv=tuple(str(part) for part in job.command or ()) if command else (),
+            working_dir=job.working_dir or DEFAULT_WORKING_DIR,
+            env=_strings(job.env_vars),
+            secret_env=_strings(job.secret_env_vars),
+        )
+
+    @classmethod
+    def from_json(cls, data) -> RunSpec:
+        """A stored Run.spec; ValueError (a message for the run's log) when it cannot be one."""
+        data = _mapping(data, "spec")
+        kind = str(data.get("kind") or "")
+        common = {
+            "kind": kind,
+            "timeout_seconds": _int(data.get("timeout_seconds"), DEFAULT_TIMEOUT, "timeout"),
+            "retry": RetryPolicy.from_json(data.get("retry")),
+        }
+        if kind == JobKind.HTTP:
+            return cls(
+                **common,
+                method=str(data.get("method") or "GET").upper(),
+                url=str(data.get("url") or ""),
+                headers=_strings(_mapping(data.get("headers") or {}, "headers")),
+                body=data.get("body") if data.get("body") is not None else "",
+            )
+        argv = data.get("argv") or []
+        if not isinstance(argv, list):
+            raise ValueError("argv must be a list")
+        return cls(
+            **common,
+            script=str(data.get("script") or ""),
+            shell=str(data.get("shell") or DEFAULT_SHELL),
+            argv=tuple(str(part) for part in argv),
+            working_dir=str(data.get("working_dir") or DEFAULT_WORKING_DIR),
+            env=_strings(_mapping(data.get("env") or {}, "env")),
+            secret_env=_strings(_mapping(data.get("secret_env") or {}, "secret_env")),
+        )
+
+    def to_json(self) -> dict:
+        """The Run.spec column: the keys rows have always had, per kind."""
+        if self.kind == JobKind.HTTP:
+            return {
+                "kind": self.kind,
+                "method": self.method,
+                "url": self.url,
+                "headers": dict(self.headers),
+                "body": self.body,
+                "timeout_seconds": self.timeout_seconds,
+                "retry": self.retry.to_json(),
+            }
+        data = {
+            "kind": self.kind,
+            "shell": self.shell,
+            "working_dir": self.working_dir,
+            "env": dict(self.env),
+            "secret_env": dict(self.secret_env),
+            "timeout_seconds": self.timeout_seconds,
+            "retry": self.retry.to_json(),
+        }
+        if self.kind == JobKind.COMMAND:
+            data["argv"] = list(self.argv)
+        else:
+            data["script"] = self.script
+        return data
+
+    def command_line(self) -> list[str]:
+        """What the executor starts: the argv of a command run, the shell with the script."""
+        if self.kind == JobKind.COMMAND:
+            return list(self.argv)
+        return [self.shell, "-c", self.script]
+
+    def secrets(self) -> list[str]:
+        """Secret values to mask in the output, longest first (no partial masks)."""
+        return sorted({value for value in self.secret_env.values() if value}, key=len, reverse=True)
+
+
+def _mapping(value, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be an object")
+    return value
+
+
+def _int(value, default: int, name: str = "value") -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def _strings(mapping) -> dict[str, str]:
+    return {str(key): str(value) for key, value in (mapping or {}).items()}
