@@ -53,14 +53,28 @@ def retry_wanted(run: Run, *, status: str, exit_code: int | None) -> bool:
 # The claim and the finish are the per-run hot path (bench/engine_throughput.py's target:
 # >= 430 runs/s of `true`): raw SQL there keeps Django's query building out of it; everything
 # else uses the ORM.
+
+# What finishing a run (and queueing its retry) reads of it: the claim and the reconciler load
+# these, and no more, into the Run objects they hand on.
+FINISH_FIELDS = (
+    "id",
+    "job_id",
+    "spec",
+    "attempt",
+    "parent_id",
+    "priority",
+    "triggered_by_id",
+    "log_lines",
+    "log_bytes",
+)
+_CLAIM_FIELDS = (*FINISH_FIELDS, "trigger_type", "created_at")
 _CLAIM_SQL = f"""
-SELECT r.id, r.job_id, r.spec, r.attempt, r.parent_id, r.priority, r.triggered_by_id,
-       r.trigger_type, r.log_lines, r.log_bytes, r.created_at
+SELECT {", ".join(f"r.{name}" for name in _CLAIM_FIELDS)}
 FROM runs_run r LEFT JOIN jobs_job j ON j.id = r.job_id
 WHERE r.status = 'pending' AND r.available_at <= %s AND {MAY_START_SQL}
 ORDER BY r.priority DESC, r.available_at, r.created_at
 LIMIT %s
-"""  # noqa: S608 (MAY_START_SQL is a constant)
+"""  # noqa: S608 (constants only: the field names and MAY_START_SQL)
 _START_SQL = (
     "UPDATE runs_run SET status = 'running', started_at = %s, heartbeat_at = %s, worker = %s "
     "WHERE id = %s AND status = 'pending'"
@@ -117,21 +131,6 @@ def run_claim(*, worker: str, budget_seconds: float | None = None, run_id=None) 
             candidate.worker = worker
             return candidate
     return None
-
-
-_CLAIM_FIELDS = (
-    "id",
-    "job_id",
-    "spec",
-    "attempt",
-    "parent_id",
-    "priority",
-    "triggered_by_id",
-    "trigger_type",
-    "log_lines",
-    "log_bytes",
-    "created_at",
-)
 
 
 def _claim_candidates(now, limit: int) -> list[Run]:

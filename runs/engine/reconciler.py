@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from runs.engine import process
-from runs.engine.claim import run_mark_lost, run_timeout
+from runs.engine.claim import FINISH_FIELDS, run_mark_lost, run_timeout
 from runs.engine.executor import executor_lock
 from runs.models import Run, RunStatus, WorkerHeartbeat, WorkerRole
 
@@ -65,19 +65,7 @@ def reconcile_step(now_ts: float | None = None) -> bool:
     stale_before = now - timedelta(seconds=settings.TASKFLOW["STALE_AFTER_SECONDS"])
     did = False
     running = Run.objects.filter(status=RunStatus.RUNNING).only(
-        "id",
-        "job_id",
-        "spec",
-        "attempt",
-        "parent_id",
-        "priority",
-        "triggered_by_id",
-        "worker",
-        "pid",
-        "heartbeat_at",
-        "started_at",
-        "log_lines",
-        "log_bytes",
+        *FINISH_FIELDS, "worker", "pid", "heartbeat_at", "started_at"
     )
     for run in running:
         beat = run.heartbeat_at or run.started_at
