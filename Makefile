@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 XDIST ?= 4
 XDIST_ARGS := $(if $(filter 0,$(XDIST)),,-n $(XDIST))
 
-.PHONY: run test lint test-sqlite test-postgres install bench clean browser-deps readme
+.PHONY: run test lint test-sqlite test-postgres install bench clean browser-deps nginx-deps readme
 
 $(UV):
 	$(PYTHON) -m venv .tools && .tools/bin/pip install -q uv
@@ -35,7 +35,14 @@ browser-deps: ## Debian's Chromium for the browser tests (installed when missing
 	  else echo "chromium missing: apt-get install chromium fonts-liberation (browser tests will skip)"; fi; \
 	fi
 
-test-sqlite: install browser-deps
+nginx-deps: ## Debian's nginx for the deploy tests (installed when missing, never started)
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && RUNLEVEL=1 apt-get install -y -qq --no-install-recommends nginx >/dev/null; \
+	  else echo "nginx missing: apt-get install nginx (the nginx tests will skip)"; fi; \
+	fi
+
+test-sqlite: install browser-deps nginx-deps
 	$(UV) run pytest $(XDIST_ARGS) $(PYTEST_ARGS)
 
 # The PostgreSQL pass leaves out what does not touch the database's behaviour: the browser

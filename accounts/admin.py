@@ -1,4 +1,5 @@
-"""Users and settings: administrators only (users never see either, not even the list)."""
+"""Users and settings (administrators only), API tokens (everyone their own) and the audit trail
+(read-only for everyone: admins all of it, users what concerns them)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm, U
 from django.core.exceptions import ValidationError
 
 from accounts import services
-from accounts.models import Role, Setting, User
+from accounts.admin_governance import AuditHistoryMixin
+from accounts.audit import audit_record
+from accounts.models import AuditAction, Role, Setting, User
 from taskflow_site.lib.admin import RoleScopedAdmin, time_tag
 
 
@@ -36,16 +39,23 @@ class UserEditForm(UserChangeForm):
 
 
 class PasswordSetForm(AdminPasswordChangeForm):
-    """An admin-set password revokes every token of that user, as in the API."""
+    """An admin-set password is recorded; saving it revokes every token of that user, as any
+    password change does (accounts.services.password_change_revokes)."""
 
     def save(self, commit=True):
         user = super().save(commit=commit)
-        services.user_revoke_tokens(user=user)
+        audit_record(
+            action=AuditAction.PASSWORD_CHANGE,
+            obj_type="user",
+            obj_id=user.pk,
+            obj_repr=user.get_username(),
+            subject_user=user,
+        )
         return user
 
 
 @admin.register(User)
-class UserAdmin(RoleScopedAdmin, BaseUserAdmin):
+class UserAdmin(AuditHistoryMixin, RoleScopedAdmin, BaseUserAdmin):
     admin_only = True
     user_can_change = False
     add_form = UserAddForm

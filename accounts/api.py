@@ -11,9 +11,10 @@ from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import services, tickets
-from accounts.models import User
+from accounts.models import ApiToken, User
 from accounts.permissions import IsAdmin
 from accounts.serializers import (
     DeletedOutput,
@@ -92,6 +93,11 @@ class LoginApi(APIView):
             user, pair = services.user_login(**serializer.validated_data)
         except services.LoginFailed:
             raise InvalidCredentials() from None
+        except services.PasswordLoginDisabled:
+            raise exceptions.PermissionDenied(
+                "Password login is disabled on this server: sign in with single sign-on at "
+                "/oidc/authenticate/, or use an API token."
+            ) from None
         return envelope({**pair, "user": user_summary(user)})
 
 
@@ -115,9 +121,10 @@ class LogoutApi(APIView):
     def post(self, request):
         serializer = LogoutInput(data=request.data)
         serializer.is_valid(raise_exception=True)
+        access = request.auth if isinstance(request.auth, AccessToken) else None
         services.token_logout(
             user=request.user,
-            access=request.auth,  # the validated access token; None for a session
+            access=access,  # the validated JWT; None for a session or an API token
             refresh=serializer.validated_data.get("refresh") or None,
         )
         if request.auth is None:  # a browser session
@@ -147,7 +154,13 @@ class PasswordChangeApi(APIView):
 class WsTicketApi(APIView):
     @extend_schema(request=None, responses={201: TicketOutput}, tags=["auth"])
     def post(self, request):
-        ticket, seconds = tickets.ticket_issue(user=request.user)
+        # the socket lives only as long as the credential that asked for it
+        access = request.auth if isinstance(request.auth, AccessToken) else None
+        ticket, seconds = tickets.ticket_issue(
+            user=request.user,
+            access_jti=access.get("jti") if access is not None else None,
+            api_token_id=request.auth.pk if isinstance(request.auth, ApiToken) else None,
+        )
         return envelope({"ticket": ticket, "expiresIn": seconds}, status.HTTP_201_CREATED)
 
 
@@ -184,7 +197,7 @@ class UserListApi(APIView):
     def post(self, request):
         serializer = UserCreateInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        if User.objects.filter(username=serializer.validated_data["username"]).exists():
+        if User.objects.filter(username__iexact=serializer.validated_data["username"]).exists():
             raise Conflict("A user with that username already exists.")
         try:
             user = services.user_create(**serializer.validated_data)

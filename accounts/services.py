@@ -1,4 +1,5 @@
-"""User workflows: creation, first-run setup, login, tokens and revocation."""
+"""User workflows: creation, first-run setup, login, tokens and revocation (each recorded in
+the audit trail, accounts.audit)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,20 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from accounts.models import RevokedToken, Role, Setting, User
+from accounts.apitokens import api_tokens_revoke_for
+from accounts.audit import SECRET_CHANGED, audit_changes, audit_record, audit_snapshot
+from accounts.models import AuditAction, RevokedToken, Role, Setting, User
 from taskflow_site.lib import netguard
 
 SETUP_DONE_KEY = "setup.completed"
+EMAIL_MAX = 254  # RFC 5321's limit, and the column's
 
 
 class SetupClosed(Exception):
@@ -29,10 +34,33 @@ def setup_needed() -> bool:
     return not User.objects.exists()
 
 
+def _username_taken(username: str, *, other_than: User | None = None) -> bool:
+    """Usernames are unique whatever their case ("Admin" is "admin")."""
+    users = User.objects.filter(username__iexact=username)
+    return users.exclude(pk=other_than.pk).exists() if other_than else users.exists()
+
+
+def _email_check(email: str) -> None:
+    if email and (len(email) > EMAIL_MAX or not _valid_email(email)):
+        message = f"Enter a valid e-mail address of at most {EMAIL_MAX} characters."
+        raise ValidationError({"email": [message]})
+
+
+def _valid_email(email: str) -> bool:
+    try:
+        validate_email(email)
+    except ValidationError:
+        return False
+    return True
+
+
 def user_create(*, username: str, password: str, email: str = "", role: str = Role.USER) -> User:
     """Create an active user; raises django ValidationError for a weak password or bad role."""
     if role not in Role.values:
         raise ValidationError({"role": [f"Role must be one of {', '.join(Role.values)}."]})
+    if _username_taken(username):
+        raise ValidationError({"username": ["A user with that username already exists."]})
+    _email_check(email)
     user = User(username=username, email=email or "", role=role)
     validate_password(password, user)
     user.set_password(password)
@@ -40,7 +68,37 @@ def user_create(*, username: str, password: str, email: str = "", role: str = Ro
     user.is_superuser = role == Role.ADMIN
     user.full_clean(exclude=["password"])
     user.save()
+    _user_audit(AuditAction.CREATE, user, changes={"role": {"from": None, "to": role}})
     return user
+
+
+def user_create_external(*, username: str, email: str = "", role: str = Role.USER) -> User:
+    """A user who signs in through single sign-on only: no usable password."""
+    if role not in Role.values:
+        raise ValidationError({"role": [f"Role must be one of {', '.join(Role.values)}."]})
+    if _username_taken(username):
+        raise ValidationError({"username": ["A user with that username already exists."]})
+    user = User(username=username, email=email or "", role=role)
+    user.set_unusable_password()
+    user.is_staff = True
+    user.is_superuser = role == Role.ADMIN
+    user.full_clean(exclude=["password"])
+    user.save()
+    # the person signing in for the first time creates their own account
+    _user_audit(AuditAction.CREATE, user, changes={"role": {"from": None, "to": role}}, actor=user)
+    return user
+
+
+def _user_audit(action: str, user: User, *, changes: dict | None = None, actor=None) -> None:
+    audit_record(
+        action=action,
+        actor=actor,
+        obj_type="user",
+        obj_id=user.pk,
+        obj_repr=user.get_username(),
+        subject_user=user,
+        changes=changes,
+    )
 
 
 def setup_admin_create(*, username: str, password: str, email: str = "") -> User:
@@ -64,6 +122,14 @@ def setup_admin_create(*, username: str, password: str, email: str = "") -> User
 
 class LoginFailed(Exception):
     """Unknown user, wrong password or inactive account (never says which)."""
+
+
+class PasswordLoginDisabled(Exception):
+    """Single sign-on only: passwords are refused (API tokens and SSO still work)."""
+
+
+def password_login_allowed() -> bool:
+    return not settings.OIDC_SSO_ONLY
 
 
 class LastAdmin(Exception):
@@ -117,11 +183,21 @@ def token_is_revoked(*, user: User, token) -> bool:
 def user_login(*, username: str, password: str) -> tuple[User, dict[str, str]]:
     """Check the credentials, record last_login, return the user and a token pair."""
     user = authenticate(username=username, password=password)  # hashes even for unknown users
+    if not password_login_allowed():  # accounts.oidc.PasswordGate refused it, and it is recorded
+        raise PasswordLoginDisabled
     if user is None or not user.is_active:
-        raise LoginFailed
+        raise LoginFailed  # recorded by the user_login_failed receiver (accounts.signals)
     now = timezone.now()
     User.objects.filter(pk=user.pk).update(last_login=now)
     user.last_login = now
+    audit_record(
+        action=AuditAction.LOGIN,
+        actor=user,
+        obj_type="user",
+        obj_id=user.pk,
+        obj_repr=user.get_username(),
+        subject_user=user,
+    )
     return user, token_pair_for(user)
 
 
@@ -163,6 +239,8 @@ def token_refresh(*, refresh: str) -> tuple[User, dict[str, str]]:
 def token_logout(*, user: User, access: AccessToken | None, refresh: str | None = None) -> None:
     """That access token stops working at once; its refresh token is blacklisted."""
     now = timezone.now()
+    if access is not None or refresh:  # a session logout is recorded by user_logged_out
+        _user_audit(AuditAction.LOGOUT, user)
     RevokedToken.objects.filter(expires_at__lt=now).delete()  # keep the table small
     if access is not None and access.get("jti"):
         RevokedToken.objects.get_or_create(
@@ -188,8 +266,8 @@ def user_change_password(*, user: User, current_password: str, new_password: str
     except ValidationError as exc:
         raise ValidationError({"new_password": exc.messages}) from None
     user.set_password(new_password)
-    user.save(update_fields=["password"])
-    user_revoke_tokens(user=user)
+    user.save(update_fields=["password"])  # revokes every token: password_change_revokes
+    _user_audit(AuditAction.PASSWORD_CHANGE, user)
 
 
 def user_is_last_active_admin(*, user: User) -> bool:
@@ -217,13 +295,15 @@ def user_update(
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         was_active_admin = user.is_admin
+        before = audit_snapshot(user, _AUDITED_USER_FIELDS)
         fields: list[str] = []
         if username is not None and username != user.username:
-            if User.objects.filter(username=username).exclude(pk=user.pk).exists():
+            if _username_taken(username, other_than=user):
                 raise ValidationError({"username": ["A user with that username already exists."]})
             user.username = username
             fields.append("username")
         if email is not None:
+            _email_check(email)
             user.email = email
             fields.append("email")
         if role is not None:
@@ -247,9 +327,17 @@ def user_update(
             raise LastAdmin
         if fields:
             user.save(update_fields=fields)
-    if is_active is False or password is not None:
-        user_revoke_tokens(user=user)
+            changes = audit_changes(before, audit_snapshot(user, _AUDITED_USER_FIELDS))
+            if password is not None:
+                changes["password"] = SECRET_CHANGED
+            if changes:
+                _user_audit(AuditAction.UPDATE, user, changes=changes)
+    if is_active is False:  # a new password revoked them on save (password_change_revokes)
+        user_revoke_tokens(user=user, reason="owner deactivated")
     return user
+
+
+_AUDITED_USER_FIELDS = ("username", "email", "role", "is_active")
 
 
 def user_delete(*, user: User) -> None:
@@ -259,13 +347,15 @@ def user_delete(*, user: User) -> None:
             raise LastAdmin
         try:
             with transaction.atomic():
+                _user_audit(AuditAction.DELETE, user)
                 user.delete()
         except ProtectedError as exc:
             raise UserHasJobs from exc
 
 
-def user_revoke_tokens(*, user: User) -> None:
-    """Refuse every token issued to `user` up to now (password change, deactivation)."""
+def user_revoke_tokens(*, user: User, reason: str = "sessions revoked") -> None:
+    """Refuse every token issued to `user` up to now (password change, deactivation): JWTs,
+    refresh tokens and API tokens alike."""
     from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
     now = timezone.now()
@@ -275,6 +365,27 @@ def user_revoke_tokens(*, user: User) -> None:
     BlacklistedToken.objects.bulk_create(
         [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
     )
+    api_tokens_revoke_for(user=user, reason=reason)
+
+
+def password_change_noticed(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+    """pre_save of User: does the stored password change? Every path comes through here: the
+    API, the admin's forms, `manage.py changepassword`, createadmin."""
+    instance._password_changing = False
+    if raw or instance._state.adding:
+        return
+    if update_fields is not None and "password" not in update_fields:
+        return
+    stored = User.objects.filter(pk=instance.pk).values_list("password", flat=True).first()
+    instance._password_changing = stored is not None and stored != instance.password
+
+
+def password_change_revokes(sender, instance, **kwargs) -> None:
+    """post_save of User: a changed password ends every token, ticket socket and other
+    session of that user, whichever path changed it."""
+    if getattr(instance, "_password_changing", False):
+        instance._password_changing = False
+        user_revoke_tokens(user=instance, reason="password change")
 
 
 # ---- the HTTP allowlist (an admin setting) ----------------------------------------------------
@@ -284,7 +395,8 @@ def allowlist_load() -> netguard.Allowlist:
     """The HTTP-job and webhook allowlist: settings.TASKFLOW["HTTP_ALLOWLIST"] plus the
     admin-edited Setting row (taskflow_site.lib.netguard takes it as an argument)."""
     return netguard.Allowlist.from_entries(
-        [*settings.TASKFLOW["HTTP_ALLOWLIST"], *allowlist_stored()]
+        [*settings.TASKFLOW["HTTP_ALLOWLIST"], *allowlist_stored()],
+        own=netguard.listener_networks(settings.CONFIG.host, settings.CONFIG.port),
     )
 
 
@@ -301,7 +413,11 @@ def allowlist_update(*, entries: list[str]) -> list[str]:
         value = netguard.allowlist_entry_validate(entry)
         if value not in cleaned:
             cleaned.append(value)
-    Setting.objects.update_or_create(
-        key=settings.TASKFLOW["HTTP_ALLOWLIST_SETTING"], defaults={"value": {"entries": cleaned}}
-    )
+    key = settings.TASKFLOW["HTTP_ALLOWLIST_SETTING"]
+    before = allowlist_stored()
+    with transaction.atomic():
+        Setting.objects.update_or_create(key=key, defaults={"value": {"entries": cleaned}})
+        changes = audit_changes({"entries": before}, {"entries": cleaned})
+        if changes:
+            audit_record(action=AuditAction.UPDATE, obj_type="setting", obj_id=key, changes=changes)
     return cleaned

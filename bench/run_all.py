@@ -18,6 +18,7 @@ BENCHES = [
     "engine_throughput",
     "engine_log_capture",
     "scheduler_tick_cost",
+    "scheduler_dst_tick",
     "scheduler_slot_latency",
     "live_ws_latency",
     "api_list_cost",

@@ -7,16 +7,42 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db import models
+from django.db.models import Q
+from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from jobs.forms import MONTH_NAMES, WEEKDAY_NAMES, JobForm
+from accounts.admin_governance import AuditHistoryMixin
+from jobs.forms import MONTH_NAMES, TEXT_FIELDS, WEEKDAY_NAMES, JobForm
 from jobs.models import Job, JobKind
-from jobs.services import job_delete, job_set_enabled
+from jobs.services import (
+    ADMIN_ONLY_FIELDS,
+    WHAT_RUNS_FIELDS,
+    job_delete,
+    job_set_enabled,
+    jobs_run_apart,
+)
+from jobs.webhook_secrets import job_webhook_secret_rotate
 from taskflow_site.lib.admin import (
     RoleScopedAdmin,
     time_tag,
 )
+
+LOCKED_WHY = (
+    "Only admins may change what this job runs (kind, script, command, request, directory, "
+    "variables): jobs run as the server's own user, because no separate job user is "
+    "configured (TASKFLOW_JOB_USER)."
+)
+
+
+def locked_fields(request) -> list[str]:
+    """The editor's fields this viewer sees read-only (jobs.services.job_fields_refused)."""
+    if getattr(request.user, "is_admin", False):
+        return []
+    guarded = ADMIN_ONLY_FIELDS if jobs_run_apart() else WHAT_RUNS_FIELDS
+    names = {name: name for name in guarded if hasattr(Job, name)}
+    names.update({name: TEXT_FIELDS[name][0] for name in guarded if name in TEXT_FIELDS})
+    return list(names.values())
 
 
 def schedule_summary(job: Job) -> str:
@@ -45,9 +71,10 @@ def schedule_summary(job: Job) -> str:
     return " · ".join(parts) if parts else "every minute"
 
 
-class JobAdmin(RoleScopedAdmin):
+class JobAdmin(AuditHistoryMixin, RoleScopedAdmin):
     """The job list and editor; runs.admin registers it with the run-aware parts (latest run,
-    Run now), which jobs cannot know about (docs/architecture.md, "Layers")."""
+    Run now), which jobs cannot know about (docs/architecture.md, "Layers"). Its History page
+    is the job's audit trail: the job's changes and its runs' triggers and cancels."""
 
     form = JobForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -58,13 +85,22 @@ class JobAdmin(RoleScopedAdmin):
     search_fields = ["name", "description"]
     list_select_related = ["created_by", "schedule"]
     list_per_page = 50
-    actions = ["enable_jobs", "disable_jobs"]
+    actions = ["enable_jobs", "disable_jobs", "rotate_webhook_secrets"]
     readonly_fields = ["next_run", "last_run", "owner"]
+
+    def audit_history_filter(self, obj):
+        return Q(job_id=obj.pk)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, *locked_fields(request)]
 
     def get_fieldsets(self, request, obj=None):
         owner = ["created_by"] if self.is_admin(request) else ["owner"]
+        first = {"fields": ["name", "description", "kind", "enabled", *owner]}
+        if not self.is_admin(request) and not jobs_run_apart():
+            first["description"] = LOCKED_WHY
         return [
-            (None, {"fields": ["name", "description", "kind", "enabled", *owner]}),
+            (None, first),
             ("Shell script", {"fields": ["script", "shell"], "classes": ["tf-kind-shell"]}),
             ("Command", {"fields": ["command_text"], "classes": ["tf-kind-command"]}),
             (
@@ -79,11 +115,25 @@ class JobAdmin(RoleScopedAdmin):
                 {
                     "fields": [
                         "working_dir",
+                        "run_as",
                         "timeout_seconds",
                         "priority",
                         "env_text",
                         "secret_env_text",
                     ]
+                },
+            ),
+            (
+                "Limits",
+                {
+                    "fields": [
+                        "max_memory_mb",
+                        "max_cpu_percent",
+                        "max_cpu_sustain_seconds",
+                        "max_processes",
+                    ],
+                    "description": "What a run's processes may use (admins set these); a run "
+                    "over a limit is stopped and fails, naming it. Empty = no limit.",
                 },
             ),
             (
@@ -133,6 +183,7 @@ class JobAdmin(RoleScopedAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         form.request = request  # a fresh class per request (modelform_factory)
+        form.locked = frozenset(locked_fields(request))
         owner = form.base_fields.get("created_by")
         if owner is not None:  # pick an owner here; manage users on their own page
             for flag in ("can_add_related", "can_change_related", "can_delete_related"):
@@ -154,6 +205,27 @@ class JobAdmin(RoleScopedAdmin):
 
         for job in queryset:
             job_delete(job=job)
+
+    # ---- what a viewer sees read-only (locked_fields) ----
+
+    @admin.display(description="Command (argv)")
+    def command_text(self, job):
+        return format_html('<pre class="tf-mono">{}</pre>', "\n".join(job.command or []))
+
+    @admin.display(description="Headers")
+    def headers_text(self, job):
+        lines = (f"{name}: {value}" for name, value in (job.http_headers or {}).items())
+        return format_html('<pre class="tf-mono">{}</pre>', "\n".join(lines))
+
+    @admin.display(description="Environment variables")
+    def env_text(self, job):
+        lines = (f"{name}={value}" for name, value in (job.env_vars or {}).items())
+        return format_html('<pre class="tf-mono">{}</pre>', "\n".join(lines))
+
+    @admin.display(description="Secret environment variables")
+    def secret_env_text(self, job):
+        names = ((name,) for name in job.secret_env_vars or {})
+        return format_html_join(", ", "{}=***", names) or "—"
 
     # ---- columns ----
 
@@ -203,6 +275,18 @@ class JobAdmin(RoleScopedAdmin):
         self.message_user(
             request, f"{len(names)} job(s) {state}: {', '.join(names)}.", messages.SUCCESS
         )
+
+    @admin.action(description="New webhook signing secrets (shown once)", permissions=["change"])
+    def rotate_webhook_secrets(self, request, queryset):
+        secrets = [(job, job_webhook_secret_rotate(job=job)) for job in queryset]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Webhook signing secrets",
+            "opts": self.model._meta,
+            "secrets": secrets,
+        }
+        # rendered, never stored: not a message (the cookie would carry the secrets)
+        return TemplateResponse(request, "admin/jobs/job/webhook_secrets.html", context)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         form = context["adminform"].form

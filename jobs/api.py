@@ -20,6 +20,7 @@ from accounts.serializers import DeletedOutput
 from jobs import services as job_services
 from jobs.models import Job
 from jobs.schedule import ScheduleError
+from jobs.secrets import job_secret_values
 from jobs.serializers import (
     SECRET_MASK,
     JobInput,
@@ -40,7 +41,14 @@ from jobs.serializers import (
     task_payload,
 )
 from jobs.timezones import server_timezone, timezone_list
-from taskflow_site.lib.api import PageQuery, envelope, parse_query, validation_details
+from jobs.webhook_api import JobCreatedOutput
+from taskflow_site.lib.api import (
+    FieldsRefused,
+    PageQuery,
+    envelope,
+    parse_query,
+    validation_details,
+)
 
 GRID_KEYS = {"years", "months", "days", "weekdays", "hours", "minutes", "cron_expr"}
 
@@ -97,12 +105,27 @@ def _job_fields(request, data: dict, *, job: Job | None) -> dict:
         fields["created_by"] = _owner(fields["created_by"])
     if job is not None and "secret_env_vars" in fields:
         # the API never returns secret values; "***" means "keep what is stored"
-        old = job.secret_env_vars or {}
+        old = job_secret_values(job)
         fields["secret_env_vars"] = {
             key: old.get(key, "") if value == SECRET_MASK else value
             for key, value in fields["secret_env_vars"].items()
         }
     return fields
+
+
+def _refuse_guarded(request, job: Job, fields: dict) -> None:
+    """403 naming each field this user may not change (jobs.services.job_fields_refused)."""
+    refused = job_services.job_fields_refused(user=request.user, job=job, fields=fields)
+    if not refused:
+        return
+    if job_services.jobs_run_apart():
+        why = "Only admins choose the OS user a job runs as and its resource limits."
+    else:
+        why = (
+            "Only admins may change what a job runs while jobs run as the server's own user "
+            "(no separate job user is configured)."
+        )
+    raise FieldsRefused(f"{why} Refused: {', '.join(refused)}.", fields=refused)
 
 
 def _visible_job(request, pk) -> Job:
@@ -133,7 +156,7 @@ class JobListApi(APIView):
         rows = jobs.order_by("name", "id")[query["offset"] : query["offset"] + query["limit"]]
         return envelope({"jobs": JobOutput(rows, many=True).data, "total": jobs.count()})
 
-    @extend_schema(request=JobInput, responses={201: JobOutput}, tags=["jobs"])
+    @extend_schema(request=JobInput, responses={201: JobCreatedOutput}, tags=["jobs"])
     def post(self, request):
         if not request.user.is_admin:
             raise exceptions.PermissionDenied("Only admins create jobs.")
@@ -147,7 +170,8 @@ class JobListApi(APIView):
             schedule=serializer.validated_data.get("schedule"),
             **fields,
         )
-        return envelope(_job_data(job), status.HTTP_201_CREATED)
+        data = {**_job_data(job), "webhookSecret": job.webhook_secret_shown}  # shown this once
+        return envelope(data, status.HTTP_201_CREATED)
 
 
 class JobDetailApi(APIView):
@@ -160,6 +184,7 @@ class JobDetailApi(APIView):
         serializer = JobInput(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         fields = _job_fields(request, serializer.validated_data, job=job)
+        _refuse_guarded(request, job, fields)
         if "schedule" in serializer.validated_data:
             fields["schedule"] = serializer.validated_data["schedule"]
         new_owner = fields.pop("created_by", None)

@@ -3,10 +3,12 @@ stand for lists and maps. Every save goes through jobs.services (validation live
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.html import format_html_join
@@ -14,7 +16,15 @@ from django.utils.safestring import mark_safe
 
 from jobs.models import Job
 from jobs.schedule import ScheduleError, schedule_validate
-from jobs.services import EDITABLE_FIELDS, job_create, job_set_owner, job_update
+from jobs.secrets import job_secret_values
+from jobs.services import (
+    EDITABLE_FIELDS,
+    job_create,
+    job_errors,
+    job_fields_refused,
+    job_set_owner,
+    job_update,
+)
 from jobs.timezones import timezone_list
 
 SCHEDULE_FIELDS = ("years", "months", "days", "weekdays", "hours", "minutes")
@@ -22,6 +32,19 @@ WEEKDAY_NAMES = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
 MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 MONO = {"class": "tf-mono", "spellcheck": "false", "autocomplete": "off"}
+CHOOSE_A_SCHEDULE = (
+    "Choose when it runs: click the grid, pick a preset (“Every minute” is one) or type a cron "
+    "expression; or turn “Run on a schedule” off."
+)
+# job fields edited through a text area: field -> (form field, its value when empty)
+TEXT_FIELDS = {
+    "env_vars": ("env_text", dict),
+    "secret_env_vars": ("secret_env_text", dict),
+    "command": ("command_text", list),
+    "http_headers": ("headers_text", dict),
+    "webhook_urls": ("webhooks_text", list),
+    "retry_exit_codes": ("exit_codes_text", list),
+}
 
 
 class TimezoneInput(forms.TextInput):
@@ -50,16 +73,31 @@ def _parse_env(text: str) -> dict[str, str]:
     return env
 
 
+def _run_as_field(current: str) -> forms.ChoiceField:
+    allowed = list(settings.TASKFLOW["RUN_AS_USERS"])
+    if current and current not in allowed:  # no longer allowed: shown, refused on save
+        allowed.append(current)
+    return forms.ChoiceField(
+        required=False,
+        label="Run as",
+        choices=[("", "The job user (default)"), *((name, name) for name in allowed)],
+        help_text="The OS user the job's process runs as, from the server's "
+        "<code>TASKFLOW_RUN_AS_USERS</code>.",
+    )
+
+
 class JobForm(forms.ModelForm):
     """Edits a job; the grid's choices travel in one hidden JSON field filled by the page."""
 
     schedule = forms.CharField(widget=forms.HiddenInput, required=False)
     http_url = forms.URLField(required=False, max_length=2000, assume_scheme="https", label="URL")
+    # a new job is manual-only until a schedule is chosen: an untouched grid never fires it
     has_schedule = forms.BooleanField(
         required=False,
-        initial=True,
+        initial=False,
         label="Run on a schedule",
-        help_text="Off: the job runs only when started by hand or through the API.",
+        help_text="Off (a new job's default): manual only, the job runs when started by hand "
+        "or through the API. Choosing a schedule below turns it on.",
     )
     cron_expr = forms.CharField(
         required=False,
@@ -120,9 +158,14 @@ class JobForm(forms.ModelForm):
         }
 
     request = None  # set by JobAdmin.get_form
+    locked: frozenset[str] = frozenset()  # form fields shown read-only (JobAdmin.get_form)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for name in self.locked:  # not submitted, so never saved (not even as empty)
+            self.fields.pop(name, None)
+        if "run_as" in self.fields:
+            self.fields["run_as"] = _run_as_field(self.instance.run_as)
         self.schedule_errors: dict[str, list[str]] = {}
         self.saved_job: Job | None = None
         job = self.instance
@@ -152,7 +195,7 @@ class JobForm(forms.ModelForm):
         raw = self.cleaned_data.get("schedule") or "{}"
         try:
             data = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested 1,000 deep
             raise ValidationError("The schedule grid sent something unreadable.") from exc
         if not isinstance(data, dict):
             raise ValidationError("The schedule grid sent something unreadable.")
@@ -177,7 +220,7 @@ class JobForm(forms.ModelForm):
 
     def clean_secret_env_text(self) -> dict:
         given = _parse_env(self.cleaned_data.get("secret_env_text", ""))
-        saved = self.instance.secret_env_vars or {}
+        saved = job_secret_values(self.instance)
         merged = {}
         for name, value in given.items():
             if value is None:
@@ -216,7 +259,11 @@ class JobForm(forms.ModelForm):
 
         grid = data.get("schedule")
         zone = data.get("timezone")
-        if grid is not None and zone and data.get("has_schedule"):
+        cron = (data.get("cron_expr") or "").strip()
+        if data.get("has_schedule") and grid is not None and not any(grid.values()) and not cron:
+            # "every minute" is a choice (its preset), never what an untouched grid means
+            self._add_service_errors({"schedule": [CHOOSE_A_SCHEDULE]})
+        elif grid is not None and zone and data.get("has_schedule"):
             try:
                 schedule_validate({**grid, "cron_expr": data.get("cron_expr", "")}, zone)
             except ScheduleError as exc:
@@ -227,27 +274,27 @@ class JobForm(forms.ModelForm):
 
     def _post_clean(self):
         super()._post_clean()
+        data = self.cleaned_data
+        fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
+        for name, (form_field, empty) in TEXT_FIELDS.items():
+            if form_field in self.fields:
+                fields[name] = data.get(form_field) or empty()
         if self.errors:
+            self._add_draft_errors(fields)  # every problem in this round, not the next
             return
         # The admin wraps the whole POST in one transaction; calling the service here (not in
         # save_model) lets its ValidationError land beside the fields instead of a 500.
-
-        data = self.cleaned_data
-        fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
-        fields.update(
-            env_vars=data.get("env_text") or {},
-            secret_env_vars=data.get("secret_env_text") or {},
-            command=data.get("command_text") or [],
-            http_headers=data.get("headers_text") or {},
-            webhook_urls=data.get("webhooks_text") or [],
-            retry_exit_codes=data.get("exit_codes_text") or [],
-        )
         schedule = None
         if data.get("has_schedule"):
             schedule = {**data["schedule"], "cron_expr": (data.get("cron_expr") or "").strip()}
         user = self.request.user
         owner = data.get("created_by") if "created_by" in self.fields else None
 
+        if not self.instance._state.adding:
+            refused = job_fields_refused(user=user, job=self.instance, fields=fields)
+            if refused:
+                self.add_error(None, f"Only admins may change: {', '.join(refused)}.")
+                return
         try:
             if self.instance._state.adding:
                 job = job_create(created_by=owner or user, schedule=schedule, **fields)
@@ -266,15 +313,20 @@ class JobForm(forms.ModelForm):
         else:
             self.saved_job = self.instance = job
 
+    def _add_draft_errors(self, fields: dict) -> None:
+        """The job rules (jobs.services.job_errors) on what was entered, for the fields that
+        have no error yet: a form with a blank name still says the path must be absolute."""
+        draft = copy.copy(self.instance)
+        for name, value in fields.items():
+            setattr(draft, name, value)
+        aliases = {name: form_field for name, (form_field, _) in TEXT_FIELDS.items()}
+        found = job_errors(draft)
+        self._add_service_errors(
+            {key: msgs for key, msgs in found.items() if aliases.get(key, key) not in self.errors}
+        )
+
     def _add_service_errors(self, errors: dict[str, list[str]]) -> None:
-        aliases = {
-            "env_vars": "env_text",
-            "secret_env_vars": "secret_env_text",
-            "command": "command_text",
-            "http_headers": "headers_text",
-            "webhook_urls": "webhooks_text",
-            "retry_exit_codes": "exit_codes_text",
-        }
+        aliases = {name: form_field for name, (form_field, _) in TEXT_FIELDS.items()}
         for key, msgs in errors.items():
             key = key.removeprefix("schedule.")  # job_create's keys for schedule fields
             if key in SCHEDULE_FIELDS or key == "schedule":

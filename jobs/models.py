@@ -69,9 +69,18 @@ class Job(models.Model):
     http_body = models.TextField(blank=True)
 
     working_dir = models.CharField(max_length=1000, default="/tmp")  # noqa: S108 (the API default)
+    # an OS user from TASKFLOW_RUN_AS_USERS (admins only); blank = the configured job user
+    run_as = models.CharField(max_length=64, blank=True)
     env_vars = models.JSONField(default=dict, blank=True)
-    secret_env_vars = models.JSONField(default=dict, blank=True)  # values masked in logs/API
+    # NAME -> encrypted value (jobs.secrets); values masked in logs, never in the API
+    secret_env_vars = models.JSONField(default=dict, blank=True)
     timeout_seconds = models.PositiveIntegerField(default=3600)
+    # what a run's processes may use, enforced by the engine's monitor; admins set these, like
+    # what runs (null = no limit)
+    max_memory_mb = models.PositiveIntegerField(null=True, blank=True)  # the tree's RSS
+    max_cpu_percent = models.PositiveIntegerField(null=True, blank=True)  # 100 = one core
+    max_cpu_sustain_seconds = models.PositiveIntegerField(null=True, blank=True)  # null = 0
+    max_processes = models.PositiveIntegerField(null=True, blank=True)
     retry_count = models.PositiveIntegerField(default=0)
     retry_delay_seconds = models.PositiveIntegerField(default=60)
     retry_backoff = models.BooleanField(default=False)  # exponential: delay * 2**(attempt-1)
@@ -97,6 +106,8 @@ class Job(models.Model):
     notify_on_change_only = models.BooleanField(default=False)
     notify_daily_cap = models.PositiveIntegerField(default=0)  # 0 = no cap
     webhook_urls = models.JSONField(default=list, blank=True)
+    # the webhooks' signing secret, encrypted (jobs.webhook_secrets); shown only when made
+    webhook_secret = models.TextField(blank=True, editable=False)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -4,15 +4,18 @@ times in the job's IANA zone, as UTC instants, with Debian cron's DST rules.
 How the grid is evaluated: matching local dates are walked in order (years x months x days,
 filtered by weekday), then the selected hours, then the selected minutes. On a date whose UTC
 offset never changes, local order is UTC order, so instants are produced lazily and early ones
-pruned per hour. On a date with a DST transition, the whole date is materialised and sorted:
-a grid with both hours and minutes restricted is "fixed-time" (like a cron job whose minute and
-hour fields do not start with `*`): a slot in the spring-forward gap fires at the first real
-minute after the jump, a slot in the repeated hour fires once (the first time). Otherwise every
-real instant that matches fires (both passes of a repeated hour, none in the gap).
+pruned per hour. On a date with a DST transition, the whole date is materialised and sorted,
+once per schedule, zone and date (cached): a grid with both hours and minutes restricted is
+"fixed-time" (like a cron job whose minute and hour fields do not start with `*`): a slot in
+the spring-forward gap fires at the first real minute after the jump, a slot in the repeated
+hour fires once (the first time). Otherwise every real instant that matches fires (both passes
+of a repeated hour, none in the gap).
 
 Cron expressions are parsed by cronsim (Debian cron's syntax and its day-of-month OR
 day-of-week rule) and then walked exactly like the grid, so both follow the same DST rules.
 (cronsim's own iterator skips matches in zones with 30-minute DST shifts, e.g. Lord Howe.)
+A one-value range with a step (`12-12/1`, `MON-MON/2`) is read as Vixie cron reads it: that
+one value (cronsim would read "from there to the maximum").
 Weekday 7 = Sunday is accepted in cron expressions (as Debian cron does); the grid's weekdays
 are 0-6 with 0 = Sunday (the API's format, docs/api.md) and 7 is rejected there.
 """
@@ -20,9 +23,9 @@ are 0-6 with 0 = Sunday (the API's format, docs/api.md) and 7 is rejected there.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from itertools import islice
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,11 +33,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from jobs.timezones import timezone_valid
+from jobs.zonedays import Plan, day_instants, day_times, index_after
 
 GRID_FIELDS = ("years", "months", "days", "weekdays", "hours", "minutes")
 SCHEDULE_KEYS = (*GRID_FIELDS, "cron_expr")
 GRID_RANGES = {
-    "years": (1970, 9999),
+    "years": (1970, 9998),  # a slot late in 9999 would overflow datetime in the zone walk
     "months": (1, 12),
     "days": (1, 31),
     "weekdays": (0, 6),
@@ -91,28 +95,11 @@ def zone_get(tz_name: str) -> ZoneInfo:
         raise unknown from None
 
 
+_zone_named = lru_cache(maxsize=1024)(zone_get)  # every job of every tick asks
+
+
 def _zone(tz: ZoneInfo | str) -> ZoneInfo:
-    return tz if isinstance(tz, ZoneInfo) else zone_get(tz)
-
-
-def _is_imaginary(naive: datetime, tz: ZoneInfo) -> bool:
-    """True when the wall time does not exist in tz (inside a spring-forward gap)."""
-    aware = naive.replace(tzinfo=tz, fold=0)
-    return aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive
-
-
-def _to_utc(naive: datetime, tz: ZoneInfo, fold: int = 0) -> datetime:
-    return naive.replace(tzinfo=tz, fold=fold).astimezone(UTC)
-
-
-def _after_gap(naive: datetime, tz: ZoneInfo) -> datetime:
-    """The first real whole minute at or after an imaginary wall time (cron's gap rule)."""
-    probe = naive
-    for _ in range(3 * 24 * 60):  # gaps are at most a day (Samoa 2011)
-        probe += timedelta(minutes=1)
-        if not _is_imaginary(probe, tz):
-            return probe
-    return probe
+    return tz if isinstance(tz, ZoneInfo) else _zone_named(tz)
 
 
 # ---- validation ------------------------------------------------------------------------------
@@ -148,9 +135,24 @@ def cron_normalize(expr: str) -> str:
     return text.lower() if text.startswith("@") else text.upper()
 
 
+# `a-a/s`: cronsim reads a one-value range with a step as "a to the field's maximum in steps
+# of s" (as it reads `a/s`); Vixie/Debian cron set the values a, a+s, ... up to the range's
+# end, which is a alone. Written as `a` before cronsim sees it.
+_ONE_VALUE_STEP = re.compile(r"(?<![^,])([0-9A-Z]+)-([0-9A-Z]+)/[0-9]+(?![^,])")
+
+
+def _one_value_range(match: re.Match) -> str:
+    start, end = match.group(1), match.group(2)
+    same = start == end or (start.isdigit() and end.isdigit() and int(start) == int(end))
+    return start if same else match.group(0)
+
+
+@lru_cache(maxsize=4096)
 def cron_fields(expr: str) -> str:
-    """The 5-field form of a (normalized) expression: macros expanded."""
-    return CRON_MACROS.get(expr, expr)
+    """The 5-field form of a (normalized) expression as Vixie cron reads it: macros
+    expanded, and each `a-a/s` written as `a`."""
+    expr = CRON_MACROS.get(expr, expr)
+    return " ".join(_ONE_VALUE_STEP.sub(_one_value_range, part) for part in expr.split())
 
 
 def _cron_errors(expr: str) -> list[str]:
@@ -266,57 +268,66 @@ def is_fixed_time(schedule: dict) -> bool:
     return bool(schedule.get("hours")) and bool(schedule.get("minutes"))
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """What matches, field by field: the grid's lists, or a parsed cron expression's sets."""
-
-    years: Sequence[int] | None  # None = any (up to HORIZON_YEARS ahead)
-    months: Sequence[int]
-    days: Sequence[int] | None  # candidate days of month; None = every day, see day_ok
-    day_ok: Callable[[date], bool]
-    hours: Sequence[int]
-    minutes: Sequence[int]
-    fixed: bool
-
-
-def _grid_plan(schedule: dict) -> _Plan:
-    weekdays = schedule.get("weekdays")
+def _grid_plan(key: tuple) -> Plan:
+    years, months, days, weekdays, hours, minutes = key[1:]
 
     def day_ok(day: date) -> bool:
         # Python's Monday=0..Sunday=6 -> the grid's Sunday=0..Saturday=6
         return not weekdays or (day.weekday() + 1) % 7 in weekdays
 
-    def listed(name: str, default: Sequence[int] | None) -> Sequence[int] | None:
-        values = schedule.get(name)
-        return sorted(set(values)) if values else default  # rows written by hand may be unsorted
-
-    return _Plan(
-        years=listed("years", None),
-        months=listed("months", range(1, 13)),
-        days=listed("days", None),
+    return Plan(
+        key=key,
+        years=years,
+        months=months or range(1, 13),
+        days=days,
         day_ok=day_ok,
-        hours=listed("hours", range(24)),
-        minutes=listed("minutes", range(60)),
-        fixed=is_fixed_time(schedule),
+        hours=hours or range(24),
+        minutes=minutes or range(60),
+        fixed=is_fixed_time({"hours": hours, "minutes": minutes}),
+        every_day=not (years or months or days or weekdays),
     )
 
 
-def _cron_plan(schedule: dict) -> _Plan:
+def _cron_plan(key: tuple) -> Plan:
     # cronsim parses (names, ranges, steps, lists, L, #) and decides the day rule (OR when
     # both day fields are restricted); walking the calendar and DST are ours, as for the grid.
-    parsed = CronSim(cron_fields(schedule["cron_expr"]), datetime(2000, 1, 1))
-    return _Plan(
+    fields = key[1]
+    parsed = CronSim(fields, datetime(2000, 1, 1))
+    return Plan(
+        key=key,
         years=None,
         months=sorted(parsed.months),
         days=None,
         day_ok=parsed.match_day,
         hours=sorted(parsed.hours),
         minutes=sorted(parsed.minutes),
-        fixed=is_fixed_time(schedule),
+        fixed=is_fixed_time({"cron_expr": fields}),
+        every_day=fields.split()[2:] == ["*", "*", "*"],
     )
 
 
-def _dates(plan: _Plan, start: date) -> Iterator[date]:
+@lru_cache(maxsize=4096)
+def _plan_cached(key: tuple) -> Plan:
+    return _cron_plan(key) if key[0] == "cron" else _grid_plan(key)
+
+
+def _plan(schedule: dict) -> Plan:
+    """The schedule's plan, parsed once per distinct schedule (every job of a tick asks)."""
+    cron_expr = schedule.get("cron_expr")
+    if cron_expr:
+        return _plan_cached(("cron", cron_fields(cron_expr)))
+    # rows written by hand may be unsorted or repeat values
+    listed = (tuple(sorted(set(schedule.get(name) or ()))) or None for name in GRID_FIELDS)
+    return _plan_cached(("grid", *listed))
+
+
+def _dates(plan: Plan, start: date) -> Iterator[date]:
+    if plan.every_day:
+        last = date(start.year + HORIZON_YEARS, 12, 31)
+        while start <= last:
+            yield start
+            start += timedelta(days=1)
+        return
     years = plan.years or range(start.year, start.year + HORIZON_YEARS + 1)
     for year in years:
         if year < start.year:
@@ -333,53 +344,12 @@ def _dates(plan: _Plan, start: date) -> Iterator[date]:
                     yield current
 
 
-@lru_cache(maxsize=8192)
-def _steady_offset(tz: ZoneInfo, day: date) -> timedelta | None:
-    """The date's UTC offset if it is the same all day (no transition), else None."""
-    start = datetime.combine(day, time())
-    offset = tz.utcoffset(start)
-    for hour in range(25):
-        probe = start + timedelta(hours=hour)
-        if tz.utcoffset(probe) != offset or tz.utcoffset(probe.replace(fold=1)) != offset:
-            return None
-    return offset
-
-
-def _day_instants(plan: _Plan, tz: ZoneInfo, day: date, after: datetime) -> Iterator[datetime]:
-    midnight = datetime.combine(day, time())
-    offset = _steady_offset(tz, day)
-    if offset is not None:
-        base = midnight - offset  # naive UTC of local midnight
-        after_naive = after.replace(tzinfo=None)  # `after` is UTC
-        for hour in plan.hours:
-            hour_start = base + timedelta(hours=hour)
-            if hour_start + timedelta(minutes=59) <= after_naive:
-                continue
-            for minute in plan.minutes:
-                instant = hour_start + timedelta(minutes=minute)
-                if instant > after_naive:
-                    yield instant.replace(tzinfo=UTC)
-        return
-    found: set[datetime] = set()
-    for hour in plan.hours:
-        for minute in plan.minutes:
-            naive = midnight + timedelta(hours=hour, minutes=minute)
-            if _is_imaginary(naive, tz):
-                if plan.fixed:
-                    found.add(_to_utc(_after_gap(naive, tz), tz))
-                continue
-            found.add(_to_utc(naive, tz, fold=0))
-            if not plan.fixed:
-                found.add(_to_utc(naive, tz, fold=1))  # same instant unless ambiguous
-    yield from sorted(instant for instant in found if instant > after)
-
-
-def _plan_iter(plan: _Plan, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
+def _plan_iter(plan: Plan, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
     # one date back: a slot of yesterday's local date can be shifted past `after` by a gap
     start = after.astimezone(tz).date() - timedelta(days=1)
     last = after
     for day in _dates(plan, start):
-        for instant in _day_instants(plan, tz, day, last):
+        for instant in day_instants(plan, tz, day, last):
             yield instant
             last = instant
 
@@ -388,14 +358,42 @@ def schedule_iter(schedule: dict, tz: ZoneInfo | str, after: datetime) -> Iterat
     """Fire times strictly after `after` (aware), ascending, as UTC datetimes."""
     if after.tzinfo is None:
         raise ValueError("`after` must be an aware datetime")
-    zone = _zone(tz)
-    plan = _cron_plan(schedule) if schedule.get("cron_expr") else _grid_plan(schedule)
-    return _plan_iter(plan, zone, after.astimezone(UTC))
+    return _plan_iter(_plan(schedule), _zone(tz), after.astimezone(UTC))
 
 
 def schedule_next(schedule: dict, tz: ZoneInfo | str, after: datetime) -> datetime | None:
     """The first fire time strictly after `after`, in UTC; None if it never fires again."""
     return next(iter(schedule_iter(schedule, tz, after)), None)
+
+
+def schedule_window(
+    schedule: dict, tz: ZoneInfo | str, after: datetime, until: datetime, *, keep: int
+) -> tuple[list[datetime], int]:
+    """The last `keep` fire times in (after, until], ascending, and how many there are in
+    all. Counted per local date (a date's count is a bisection, not a walk over its slots), so
+    a month of every-minute slots costs about thirty steps, not 43,200."""
+    if after.tzinfo is None or until.tzinfo is None:
+        raise ValueError("`after` and `until` must be aware datetimes")
+    plan, zone = _plan(schedule), _zone(tz)
+    last, high = after.timestamp(), until.timestamp()
+    end = until.astimezone(zone).date() + timedelta(days=1)
+    spans = []
+    total = 0
+    for day in _dates(plan, after.astimezone(zone).date() - timedelta(days=1)):
+        if day > end:
+            break
+        times = day_times(plan, zone, day)
+        first, stop = index_after(times, last), index_after(times, high)
+        if stop > first:  # a time a shifted slot of an earlier date already gave is not new
+            spans.append((times, first, stop))
+            total += stop - first
+            last = times[stop - 1]
+    kept: list[int] = []
+    for times, first, stop in reversed(spans):
+        if len(kept) >= keep:
+            break
+        kept.extend(times[index] for index in range(stop - 1, first - 1, -1)[: keep - len(kept)])
+    return [datetime.fromtimestamp(instant, UTC) for instant in reversed(kept)], total
 
 
 def schedule_preview(

@@ -63,6 +63,11 @@ class JobInput(serializers.Serializer):
     )
     http_body = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)
     working_dir = serializers.CharField(allow_blank=True, required=False)
+    run_as = serializers.CharField(
+        allow_blank=True,
+        required=False,
+        help_text="An OS user from the server's run-as list (admins only); blank = the job user.",
+    )
     env_vars = serializers.DictField(
         child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False
     )
@@ -72,6 +77,18 @@ class JobInput(serializers.Serializer):
         help_text=f"Values are never returned ({SECRET_MASK!r}); send {SECRET_MASK!r} to keep one.",
     )
     timeout_seconds = serializers.IntegerField(required=False)
+    max_memory_mb = serializers.IntegerField(
+        allow_null=True, required=False, help_text="Admins only; null = no limit."
+    )
+    max_cpu_percent = serializers.IntegerField(
+        allow_null=True, required=False, help_text="Admins only; 100 = one core; null = none."
+    )
+    max_cpu_sustain_seconds = serializers.IntegerField(
+        allow_null=True, required=False, help_text="Admins only; over max_cpu_percent this long."
+    )
+    max_processes = serializers.IntegerField(
+        allow_null=True, required=False, help_text="Admins only; null = no limit."
+    )
     retry_count = serializers.IntegerField(required=False)
     retry_delay_seconds = serializers.IntegerField(required=False)
     retry_backoff = serializers.BooleanField(required=False)
@@ -121,6 +138,11 @@ class JobOutput(serializers.Serializer):
     http_headers = serializers.DictField(child=serializers.CharField())
     http_body = serializers.CharField()
     working_dir = serializers.CharField()
+    run_as = serializers.CharField()
+    max_memory_mb = serializers.IntegerField(allow_null=True)
+    max_cpu_percent = serializers.IntegerField(allow_null=True)
+    max_cpu_sustain_seconds = serializers.IntegerField(allow_null=True)
+    max_processes = serializers.IntegerField(allow_null=True)
     env_vars = serializers.DictField(child=serializers.CharField())
     secret_env_vars = serializers.SerializerMethodField()
     retry_delay_seconds = serializers.IntegerField()

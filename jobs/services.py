@@ -21,6 +21,9 @@ from django.core.validators import URLValidator, validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_snapshot
+from accounts.models import AuditAction
+from jobs.audit import job_audit, job_audit_update
 from jobs.models import HTTP_METHODS, Job, JobKind, Schedule
 from jobs.schedule import (
     ScheduleError,
@@ -30,6 +33,9 @@ from jobs.schedule import (
     zone_get,
 )
 from jobs.seams import job_deleting
+from jobs.secrets import job_secret_values, secrets_seal
+from jobs.webhook_secrets import webhook_secret_new
+from taskflow_site.lib.jobuser import isolation, run_as_refusal
 
 logger = logging.getLogger("taskflow.scheduler")
 
@@ -46,9 +52,14 @@ EDITABLE_FIELDS = (
     "http_headers",
     "http_body",
     "working_dir",
+    "run_as",
     "env_vars",
     "secret_env_vars",
     "timeout_seconds",
+    "max_memory_mb",
+    "max_cpu_percent",
+    "max_cpu_sustain_seconds",
+    "max_processes",
     "retry_count",
     "retry_delay_seconds",
     "retry_backoff",
@@ -90,9 +101,43 @@ RANGES = {
     "max_queued": (1, 10_000),
     "catchup_window_seconds": (0, 366 * 86400),
     "notify_daily_cap": (0, 10_000),
+    "max_memory_mb": (1, 1 << 20),
+    "max_cpu_percent": (1, 100_000),
+    "max_cpu_sustain_seconds": (0, 86400),
+    "max_processes": (1, 100_000),
 }
 MAX_PREVIEW = 100
 _UNCHANGED = object()
+# What decides what a job executes (and as whom, with which limits). While jobs run with the
+# server's own uid only admins change these: a user who could would hold the server's keys
+# (docs/architecture.md, record 12).
+WHAT_RUNS_FIELDS = (
+    "kind",
+    "script",
+    "shell",
+    "command",
+    "http_method",
+    "http_url",
+    "http_headers",
+    "http_body",
+    "working_dir",
+    "env_vars",
+    "secret_env_vars",
+    "run_as",
+    "max_memory_mb",
+    "max_cpu_percent",
+    "max_cpu_sustain_seconds",
+    "max_processes",
+)
+# run_as and the resource limits are an admin's choice in every mode: a user who set them could
+# take the machine from everyone else's jobs
+ADMIN_ONLY_FIELDS = (
+    "run_as",
+    "max_memory_mb",
+    "max_cpu_percent",
+    "max_cpu_sustain_seconds",
+    "max_processes",
+)
 
 
 # ---- validation ------------------------------------------------------------------------------
@@ -216,8 +261,14 @@ def job_errors(job: Job) -> dict[str, list[str]]:
             zone_get(job.timezone)
     except ScheduleError as exc:
         errors["timezone"] = exc.errors["timezone"]
+    if isinstance(job.name, str) and any(ch in job.name for ch in "\r\n\x00"):
+        _add(errors, "name", "Must be one line of text.")
     if not _absolute(job.working_dir):
         _add(errors, "working_dir", "Must be an absolute path.")
+    if isinstance(job.run_as, str) and job.run_as:
+        refusal = run_as_refusal(job.run_as, settings.TASKFLOW["RUN_AS_USERS"])
+        if refusal:
+            _add(errors, "run_as", refusal)
     if not _absolute(job.shell):
         _add(errors, "shell", "Must be an absolute path such as /bin/bash.")
     if job.kind == JobKind.SHELL and (not isinstance(job.script, str) or not job.script.strip()):
@@ -259,6 +310,29 @@ def _tidy(job: Job, fields: dict) -> None:
     """The one stored form of what `fields` set: e-mail addresses as "a@x, b@y"."""
     if "notify_emails" in fields and isinstance(job.notify_emails, str):
         job.notify_emails = ", ".join(job.notify_email_list)
+
+
+def jobs_run_apart() -> bool:
+    """Do jobs run as a job user, apart from the server (taskflow_site.lib.jobuser)?"""
+    return isolation(settings.TASKFLOW["JOB_USER"]).separated
+
+
+def job_fields_refused(*, user, job: Job, fields: dict) -> list[str]:
+    """The fields among `fields` that `user` may not change on `job` (sending a field's
+    current value is no change): run_as unless an admin; what the job runs too while jobs
+    run with the server's uid."""
+    if user.is_admin:
+        return []
+    guarded = ADMIN_ONLY_FIELDS if jobs_run_apart() else WHAT_RUNS_FIELDS
+    refused = []
+    for name in guarded:
+        if name not in fields:
+            continue
+        secret = name == "secret_env_vars"
+        current = job_secret_values(job) if secret else getattr(job, name, None)
+        if fields[name] != current:
+            refused.append(name)
+    return refused
 
 
 def _reject_unknown(fields: dict) -> None:
@@ -325,11 +399,15 @@ def job_create(*, created_by, schedule: dict | None = None, **fields) -> Job:
         except ScheduleError as exc:
             schedule_errors = exc.errors
     _raise(errors, schedule_errors)
+    job.secret_env_vars = secrets_seal(job.secret_env_vars, stored={})
     job.next_run_at = _next_run_at(job, cleaned, now)
+    secret, job.webhook_secret = webhook_secret_new()
     with transaction.atomic():
         job.save()
         if cleaned is not None:
             Schedule.objects.create(job=job, **cleaned)
+        job_audit(AuditAction.CREATE, job)
+    job.webhook_secret_shown = secret  # the API returns it this once
     return job
 
 
@@ -345,6 +423,8 @@ def job_update(*, job: Job, schedule=_UNCHANGED, **fields) -> Job:
         locked = Job.objects.select_for_update().get(pk=job.pk)
         current = job_schedule(locked)
         before = (locked.timezone, locked.enabled)
+        stored_secrets = locked.secret_env_vars
+        audited = audit_snapshot(locked, fields)
         for name, value in fields.items():
             setattr(locked, name, value)
         _tidy(locked, fields)
@@ -357,6 +437,8 @@ def job_update(*, job: Job, schedule=_UNCHANGED, **fields) -> Job:
             except ScheduleError as exc:
                 schedule_errors = exc.errors
         _raise(errors, schedule_errors)
+        if "secret_env_vars" in fields:
+            locked.secret_env_vars = secrets_seal(locked.secret_env_vars, stored=stored_secrets)
 
         changed = set(fields)
         if (locked.timezone, locked.enabled) != before or cleaned != current:
@@ -371,6 +453,9 @@ def job_update(*, job: Job, schedule=_UNCHANGED, **fields) -> Job:
                 Schedule.objects.update_or_create(job=locked, defaults=cleaned)
             # the cached reverse relation would otherwise keep the old row
             locked._state.fields_cache.pop("schedule", None)
+        job_audit_update(
+            locked, before=audited, fields=fields, schedule_before=current, schedule_after=cleaned
+        )
     return locked
 
 
@@ -381,8 +466,11 @@ def job_set_owner(*, job: Job, owner) -> Job:
     if owner is None or not owner.is_active:
         raise ValidationError({"created_by": ["The owner must be an active user."]})
     if owner.pk != job.created_by_id:
-        Job.objects.filter(pk=job.pk).update(created_by=owner, updated_at=timezone.now())
-        job.created_by = owner
+        change = {"from": job.created_by.username if job.created_by else None, "to": owner.username}
+        with transaction.atomic():
+            Job.objects.filter(pk=job.pk).update(created_by=owner, updated_at=timezone.now())
+            job.created_by = owner
+            job_audit(AuditAction.UPDATE, job, changes={"created_by": change})
     return job
 
 
@@ -395,4 +483,6 @@ def job_delete(*, job: Job) -> None:
     """Delete a job with its schedule and history; active runs are cancelled first so the
     engine stops their processes."""
     job_deleting.send(sender=Job, job=job)
-    job.delete()
+    with transaction.atomic():
+        job_audit(AuditAction.DELETE, job)
+        job.delete()

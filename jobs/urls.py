@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from jobs import api
+from jobs import api, webhook_api
 
 urlpatterns = [
     path("jobs", api.JobListApi.as_view(), name="job-list"),
@@ -11,6 +11,11 @@ urlpatterns = [
     path("jobs/<uuid:pk>/enable", api.JobEnableApi.as_view(), name="job-enable"),
     path("jobs/<uuid:pk>/disable", api.JobDisableApi.as_view(), name="job-disable"),
     path("jobs/<uuid:pk>/preview", api.JobPreviewApi.as_view(), name="job-preview"),
+    path(
+        "jobs/<uuid:pk>/webhook-secret",
+        webhook_api.JobWebhookSecretApi.as_view(),
+        name="job-webhook-secret",
+    ),
     path("schedules", api.ScheduleTaskListApi.as_view(), name="schedule-list"),
     path("schedules/<uuid:pk>", api.ScheduleTaskDetailApi.as_view(), name="schedule-detail"),
     path("timezones", api.TimezoneListApi.as_view(), name="timezone-list"),

@@ -1,5 +1,6 @@
-"""Thin views over metrics.services: job trends, one run's samples, the dashboard's KPIs and
-upcoming jobs. The admin pages read these too (with the session cookie)."""
+"""Thin views over metrics.services and metrics.activity: job trends, one run's samples, the
+dashboard's KPIs, upcoming jobs and activity, a job's activity. The admin pages read these too
+(with the session cookie)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from rest_framework.views import APIView
 
 from jobs.models import Job
 from jobs.serializers import JobOutput
-from metrics import services
+from metrics import activity, services
 from metrics.serializers import (
+    ActivityQuery,
+    DashboardActivityOutput,
     DashboardStatsOutput,
+    JobActivityOutput,
     JobMetricsOutput,
     JobsMetricsOutput,
     MetricsRangeQuery,
@@ -59,3 +63,17 @@ class UpcomingJobsApi(APIView):
         limit = parse_query(UpcomingQuery, request)["limit"]
         jobs = services.upcoming_jobs(user=request.user, limit=limit)
         return envelope({"jobs": JobOutput(jobs, many=True).data})
+
+
+class DashboardActivityApi(APIView):
+    @extend_schema(parameters=[ActivityQuery], responses=DashboardActivityOutput, tags=["metrics"])
+    def get(self, request):
+        hours = parse_query(ActivityQuery, request)["hours"]
+        return envelope(activity.dashboard_activity(user=request.user, hours=hours))
+
+
+class JobActivityApi(APIView):
+    @extend_schema(responses=JobActivityOutput, tags=["metrics"])
+    def get(self, request, pk):
+        job = get_object_or_404(Job.objects.visible_to(request.user), pk=pk)
+        return envelope(activity.job_activity(job=job))

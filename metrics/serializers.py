@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from jobs.serializers import JobOutput
+from runs.serializers import RunOutput
 
 
 class DashboardStatsOutput(serializers.Serializer):
@@ -76,6 +77,10 @@ class RunMetricsSummaryOutput(serializers.Serializer):
     memoryBytesAvg = serializers.IntegerField(allow_null=True)
     memoryBytesMax = serializers.IntegerField(allow_null=True)
     duration = serializers.IntegerField(allow_null=True)
+    cpuSeconds = serializers.FloatField(
+        allow_null=True,
+        help_text="CPU time of the whole tree (kernel); null while running.",
+    )
 
 
 class RunMetricsOutput(serializers.Serializer):
@@ -83,3 +88,74 @@ class RunMetricsOutput(serializers.Serializer):
     status = serializers.CharField()
     samples = SampleOutput(many=True)
     summary = RunMetricsSummaryOutput()
+
+
+# ---- activity (metrics.activity) ----
+
+
+class ActivityQuery(serializers.Serializer):
+    hours = serializers.IntegerField(min_value=1, max_value=72, default=24)
+
+
+class ActiveRunOutput(RunOutput):
+    progress = serializers.FloatField(
+        allow_null=True, help_text="The last NN% a running run printed; null when none."
+    )
+
+
+class RunMarkOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    triggerType = serializers.CharField()
+    createdAt = serializers.CharField()
+    startedAt = serializers.CharField(allow_null=True)
+    finishedAt = serializers.CharField(allow_null=True)
+    duration = serializers.IntegerField(allow_null=True, help_text="Milliseconds.")
+
+
+class TimelineRowOutput(serializers.Serializer):
+    jobId = serializers.UUIDField(allow_null=True, help_text="null: ad-hoc tasks.")
+    jobName = serializers.CharField()
+    runs = RunMarkOutput(many=True, help_text="Oldest first.")
+
+
+class UpcomingSlotOutput(serializers.Serializer):
+    jobId = serializers.UUIDField()
+    jobName = serializers.CharField()
+    timezone = serializers.CharField()
+    at = serializers.CharField()
+
+
+class DashboardActivityOutput(serializers.Serializer):
+    """The home page's live parts: runs now, the next `hours`, the last `hours`."""
+
+    # `from` is a Python keyword: a class body's namespace is a plain dict, so set it there
+    locals()["from"] = serializers.CharField(help_text="Start of the window.")
+    to = serializers.CharField(help_text="Now.")
+    upcomingUntil = serializers.CharField()
+    active = ActiveRunOutput(many=True, help_text="Pending and running runs, newest first.")
+    upcoming = UpcomingSlotOutput(many=True, help_text="Every slot until upcomingUntil.")
+    timeline = TimelineRowOutput(many=True, help_text="Runs created since `from`, per job.")
+    timelineTruncated = serializers.BooleanField()
+    failures = RunOutput(many=True, help_text="Failed or timed out since `from`.")
+
+
+class JobSummaryOutput(serializers.Serializer):
+    runCount = serializers.IntegerField()
+    executedCount = serializers.IntegerField()
+    successCount = serializers.IntegerField()
+    failureCount = serializers.IntegerField()
+    successRate = serializers.FloatField(allow_null=True)
+    averageDuration = serializers.IntegerField(allow_null=True)
+    p95Duration = serializers.IntegerField(allow_null=True)
+
+
+class JobActivityOutput(serializers.Serializer):
+    jobId = serializers.UUIDField()
+    enabled = serializers.BooleanField()
+    timezone = serializers.CharField()
+    nextRun = serializers.CharField(allow_null=True)
+    nextRuns = serializers.ListField(child=serializers.CharField(), help_text="Next 5 slots.")
+    active = ActiveRunOutput(many=True)
+    recent = RunMarkOutput(many=True, help_text="The last 50 runs, newest first.")
+    summary = JobSummaryOutput(help_text="Figures over `recent`.")

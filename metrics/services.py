@@ -143,9 +143,10 @@ def jobs_metrics(*, user, range_days: int) -> dict:
 
 
 def _history(scope: Q, *, range_days: int) -> dict:
-    """Points are hourly for ranges up to 7 days, daily beyond. Completed periods come from the
-    rollups (MetricAggregate, kept after retention deletes the runs); the current period is
-    computed live from the runs so the page is never an hour stale.
+    """Points are hourly for ranges up to 7 days, daily beyond. Older periods come from the
+    rollups (MetricAggregate, kept after retention deletes the runs); the current period and
+    the one before it are computed live from the runs, so the page is never stale and a run
+    that finished just before the boundary counts before the rollup has seen it.
     """
     range_days = max(1, int(range_days))
     now = timezone.now()
@@ -154,17 +155,20 @@ def _history(scope: Q, *, range_days: int) -> dict:
     trunc = TruncHour if hourly else TruncDay
     if hourly:
         current = now.replace(minute=0, second=0, microsecond=0)
+        live_from = current - timedelta(hours=1)
     else:
         current = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        live_from = current - timedelta(days=1)
     since = now - timedelta(days=range_days)
+    live_from = max(live_from, since)
 
     figures = _rollup_figures(
         MetricAggregate.objects.filter(
-            scope, period_type=period_type, period_start__gte=since, period_start__lt=current
+            scope, period_type=period_type, period_start__gte=since, period_start__lt=live_from
         )
     )
     figures.update(
-        run_period_stats(Run.objects.filter(scope, finished_at__gte=current), trunc=trunc)
+        run_period_stats(Run.objects.filter(scope, finished_at__gte=live_from), trunc=trunc)
     )
     return {
         "rangeDays": range_days,
@@ -301,8 +305,9 @@ def samples_after(sender, *, run_id, after_id: int, limit: int = MAX_SAMPLES_PER
 def run_metrics(*, run) -> dict:
     """Samples of one run (thinned evenly to at most MAX_RUN_SAMPLES) and its summary.
 
-    The summary is the run row's figures (filled by the executor at the end); while the run is
-    still going they are computed from the samples so far.
+    The summary is the run row's figures (filled by the executor at the end: cpuSeconds is the
+    whole tree's CPU time as the kernel counts it); while the run is still going they are
+    computed from the samples so far, and cpuSeconds is null.
     """
     samples = MetricSample.objects.filter(run=run).order_by("timestamp")
     stats = samples.aggregate(
@@ -336,5 +341,6 @@ def run_metrics(*, run) -> dict:
             "memoryBytesAvg": int(mem_avg) if mem_avg is not None else None,
             "memoryBytesMax": int(mem_max) if mem_max is not None else None,
             "duration": run.duration_ms,
+            "cpuSeconds": round(run.cpu_seconds, 3) if run.cpu_seconds is not None else None,
         },
     }

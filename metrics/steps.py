@@ -1,9 +1,11 @@
-"""The cluster loop's metrics steps: rollups after each hour, retention after midnight UTC."""
+"""The cluster loop's metrics steps: rollups after each hour, retention after midnight UTC, and
+the audit trail's own retention (accounts.audit) hourly."""
 
 from __future__ import annotations
 
 import logging
 
+from accounts.audit import audit_prune
 from metrics.retention import retention_prune
 from metrics.rollups import next_hour_boundary, rollup_recent
 from taskflow_site.lib.steps import Step
@@ -13,6 +15,7 @@ logger = logging.getLogger("taskflow.metrics")
 RETENTION_AFTER_MIDNIGHT = 30  # seconds: after the midnight rollup of the previous day
 RETENTION_SLICE_SECONDS = 0.25  # work per turn, so heartbeat, reconciler and tick stay on time
 RETENTION_GAP_SECONDS = 0.25  # between turns while a large cleanup is under way
+AUDIT_RETENTION_SECONDS = 3600.0  # the audit retention is in days: hourly is prompt enough
 
 
 def next_midnight(now: float) -> float:
@@ -47,9 +50,17 @@ def _rollups(now: float) -> bool:
     return rollup_recent() > 0
 
 
+def _audit_retention(now: float) -> bool:
+    removed = audit_prune()
+    if removed:
+        logger.info("audit retention: deleted %s entries", removed)
+    return removed > 0
+
+
 def metrics_steps(sender=None, **kwargs) -> list[Step]:
     retention = RetentionJob()
     return [
         Step("rollups", _rollups, next_at=next_hour_boundary),
         Step("retention", retention.run, next_at=retention.next_at),
+        Step("audit-retention", _audit_retention, interval=AUDIT_RETENTION_SECONDS),
     ]

@@ -44,6 +44,7 @@ def run_summary(run: Run) -> dict:
         "startedAt": iso(run.started_at),
         "finishedAt": iso(run.finished_at),
         "cpuPercentMax": run.cpu_percent_max,
+        "cpuSeconds": run.cpu_seconds,
         "memoryBytesMax": run.memory_bytes_max,
         "errorMessage": run.error_message,
         "url": f"{base}/admin/runs/run/{run.pk}/change/",
@@ -69,6 +70,7 @@ def email_compose(notification: Notification, *, from_email: str) -> EmailMessag
     except ValidationError as exc:
         raise ValueError(f"invalid e-mail address {to!r}") from exc
     cpu = f"{run.cpu_percent_max:.1f} %" if run.cpu_percent_max is not None else "-"
+    cpu_time = f"{run.cpu_seconds:.2f} s" if run.cpu_seconds is not None else "-"
     lines = [
         f"Job:       {job.name if job else '-'}",
         f"Status:    {run.status}",
@@ -78,6 +80,7 @@ def email_compose(notification: Notification, *, from_email: str) -> EmailMessag
         f"Trigger:   {run.trigger_type}",
         f"Started:   {summary['startedAt'] or '-'}",
         f"Finished:  {summary['finishedAt'] or '-'}",
+        f"CPU time:  {cpu_time}",
         f"Peak CPU:  {cpu}",
         f"Peak RSS:  {bytes_text(summary['memoryBytesMax'])}",
     ]

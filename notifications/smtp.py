@@ -4,28 +4,29 @@ bounded timeouts, and the test mail."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import smtplib
 import socket
 import ssl
 
-from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import BadHeaderError, EmailMessage
 from django.core.validators import validate_email
+from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Setting
+from accounts.audit import audit_changes, audit_record
+from accounts.models import AuditAction, Setting
 from notifications.mail import HeaderInjection, header_check
 from taskflow_site.lib import netguard
 from taskflow_site.lib.formatting import iso
+from taskflow_site.lib.secretbox import secret_decrypt, secret_encrypt
 
 logger = logging.getLogger(__name__)
 
 SMTP_SETTING_KEY = "smtp"
+SMTP_PASSWORD_PURPOSE = "smtp-password"
 
 
 class SmtpError(RuntimeError):
@@ -57,27 +58,10 @@ def smtp_config() -> dict:
     if row and isinstance(row.value, dict):
         config.update({k: v for k, v in row.value.items() if k in config})
         if "password_encrypted" in row.value:
-            config["password"] = _password_decrypt(row.value["password_encrypted"])
+            config["password"] = secret_decrypt(
+                row.value["password_encrypted"], purpose=SMTP_PASSWORD_PURPOSE
+            )
     return config
-
-
-def _fernet() -> Fernet:
-    digest = hashlib.sha256(b"taskflow.smtp-password:" + settings.SECRET_KEY.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
-
-
-def _password_encrypt(password: str) -> str:
-    return _fernet().encrypt(password.encode()).decode() if password else ""
-
-
-def _password_decrypt(token: str) -> str:
-    if not token:
-        return ""
-    try:
-        return _fernet().decrypt(token.encode()).decode()
-    except (InvalidToken, ValueError):
-        logger.warning("the stored SMTP password cannot be decrypted (SECRET_KEY changed?)")
-        return ""
 
 
 def smtp_from_address(config: dict) -> str:
@@ -211,8 +195,18 @@ def smtp_settings_update(*, data: dict) -> dict:
         raise SmtpSettingsError(errors)
     # Encrypted at rest: the row is visible in the generic settings admin, dumps and backups.
     stored = {k: v for k, v in new.items() if k != "password"}
-    stored["password_encrypted"] = _password_encrypt(new["password"])
-    Setting.objects.update_or_create(key=SMTP_SETTING_KEY, defaults={"value": stored})
+    stored["password_encrypted"] = secret_encrypt(new["password"], purpose=SMTP_PASSWORD_PURPOSE)
+    with transaction.atomic():
+        Setting.objects.update_or_create(key=SMTP_SETTING_KEY, defaults={"value": stored})
+        changes = audit_changes(current, new, secret={"password"})
+        if changes:
+            audit_record(
+                action=AuditAction.SMTP_CHANGE,
+                obj_type="setting",
+                obj_id=SMTP_SETTING_KEY,
+                obj_repr="SMTP settings",
+                changes=changes,
+            )
     return smtp_settings_get()
 
 

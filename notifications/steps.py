@@ -1,4 +1,5 @@
-"""Cluster-loop step: deliver the notifications a dead process left (notifications.delivery)."""
+"""Cluster-loop step: deliver the notifications a dead process left pending
+(notifications.delivery)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 
 Both read the database (replay by line number, then follow by polling every POLL_SECONDS);
 with Redis a `run.changed` nudge from the worker wakes them at once. Auth happens in
-connect(): the session cookie, or `?ticket=` from POST /api/auth/ws-ticket; never a JWT.
+connect(): `?ticket=` from POST /api/auth/ws-ticket, an `Authorization: Bearer` header (an API
+token or an access token; never a JWT in the URL), or the session cookie — the cookie only from
+a browser, which sends an Origin (taskflow_site.wsguard checks it exactly).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import import_module
+from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -25,7 +28,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.tickets import ticket_issued_at, ticket_redeem
+from accounts.throttles import client_address
+from accounts.tickets import (
+    bearer_redeem,
+    ticket_credential_live,
+    ticket_issued_at,
+    ticket_redeem,
+)
 from runs import live, wire
 from runs.models import Run
 
@@ -35,9 +44,13 @@ POLL_SECONDS = 0.12  # default deployment: how stale a follower may be without R
 CATCH_UP_PAUSE = 0.05  # between reads while behind a flood: paces the browser
 AUTH_RECHECK_SECONDS = 2.0  # revocation/deactivation closes a socket within this (+ a poll)
 DASHBOARD_POLL_SECONDS = 1.0
-PER_LINE_MAX = 50  # up to this many new lines per read go out as "log" messages (docs/api.md)
-BATCH_SIZE = 500  # lines per "log_batch" frame when more arrive at once
-LINES_MODE_MAX = 200  # ?batch=0: per-line messages only, at most this many per read
+# By default one "log" message per line, as docs/api.md shows (clients written from it know no
+# other shape), at most LINES_MODE_MAX per read. `?batch=1` (our own viewer) opts in to
+# "log_batch" frames: up to PER_LINE_MAX new lines per read still go out as "log" messages,
+# more as frames of BATCH_SIZE.
+PER_LINE_MAX = 50
+BATCH_SIZE = 500
+LINES_MODE_MAX = 200
 
 CLOSE_NORMAL = 1000
 CLOSE_UNAUTHORIZED = 4401  # not authenticated / revoked / expired: get a new ticket
@@ -55,10 +68,18 @@ class Viewer:
     """Who is on the socket, how they proved it, and until when that proof holds."""
 
     user: object
-    method: str  # "session" | "ticket"
+    method: str  # "session" | "ticket" | "bearer"
     since: datetime  # revocations after this instant close the socket
     expires_at: datetime | None
     session_key: str | None = None
+    credential: dict | None = None  # the JWT (jti) or API token (id) that let it in
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
 
 
 def _authenticate_sync(scope, ticket: str | None) -> Viewer | None:
@@ -71,7 +92,20 @@ def _authenticate_sync(scope, ticket: str | None) -> Viewer | None:
         # A ticket socket lives as long as the access token that obtained it could; then the
         # client fetches a new ticket and reconnects with ?after=<last line>.
         lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
-        return Viewer(user, "ticket", issued_at, issued_at + lifetime)
+        credential = user.ticket_credential
+        return Viewer(user, "ticket", issued_at, issued_at + lifetime, credential=credential)
+    bearer = _header(scope, b"authorization")
+    if bearer:
+        client = scope.get("client") or ("",)
+        forwarded = _header(scope, b"x-forwarded-for")
+        meta = {"REMOTE_ADDR": client[0], "HTTP_X_FORWARDED_FOR": forwarded}
+        found = bearer_redeem(bearer, ip=client_address(SimpleNamespace(META=meta)))
+        if found is None:
+            return None
+        user, credential, expires_at = found
+        return Viewer(user, "bearer", now, expires_at, credential=credential)
+    if scope.get("tf_no_origin"):
+        return None  # not a browser: a cookie alone never opens a socket
     user = scope.get("user")
     session = scope.get("session")
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
@@ -92,6 +126,8 @@ def _still_valid_sync(viewer: Viewer, run_id=None) -> bool:
         return False
     if user.tokens_valid_after and user.tokens_valid_after >= viewer.since:
         return False
+    if viewer.credential and not ticket_credential_live(viewer.credential):
+        return False  # logged out (that JWT) or revoked (that API token)
     if viewer.method == "session":
         engine = import_module(settings.SESSION_ENGINE)
         data = engine.SessionStore(session_key=viewer.session_key).load()
@@ -169,12 +205,12 @@ class _AuthenticatedConsumer(AsyncWebsocketConsumer):
 
 
 class RunLogConsumer(_AuthenticatedConsumer):
-    """/api/runs/<uuid>/logs/live?after=N[&batch=0][&ticket=...]
+    """/api/runs/<uuid>/logs/live?after=N[&batch=1][&ticket=...]
 
-    Replays lines after N (default 0), then follows: "log" per line; when many lines arrive at
-    once, "log_batch" frames ({"type":"log_batch","runId","lines":[<log fields>...]}) of up to
-    BATCH_SIZE lines (`batch=0` keeps per-line "log" messages, paced at LINES_MODE_MAX per
-    read); "metric" per sample; "status" on connect and on each change, the final one last,
+    Replays lines after N (default 0), then follows: "log" per line, paced at LINES_MODE_MAX
+    per read; with `batch=1`, when many lines arrive at once, "log_batch" frames
+    ({"type":"log_batch","runId","lines":[<log fields>...]}) of up to BATCH_SIZE lines;
+    "metric" per sample; "status" on connect and on each change, the final one last,
     then the socket closes (1000). Refusals close before accept (HTTP 403 handshake).
     """
 
@@ -193,7 +229,7 @@ class RunLogConsumer(_AuthenticatedConsumer):
             self.after = max(0, int(query.get("after", "0")))
         except ValueError:
             self.after = 0
-        self.per_line_only = query.get("batch") in {"0", "false", "no"}
+        self.per_line_only = query.get("batch") not in {"1", "true", "yes"}
         await self.start(live.run_group(self.run_id))
 
     async def follow(self):

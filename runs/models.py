@@ -82,6 +82,8 @@ class Run(models.Model):
     log_bytes = models.BigIntegerField(default=0)
     log_dropped_bytes = models.BigIntegerField(default=0)
 
+    # what the run's processes used (runs.engine.monitor): CPU time as the kernel counts it
+    cpu_seconds = models.FloatField(null=True, blank=True)
     cpu_percent_avg = models.FloatField(null=True, blank=True)
     cpu_percent_max = models.FloatField(null=True, blank=True)
     memory_bytes_avg = models.BigIntegerField(null=True, blank=True)

@@ -15,7 +15,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.audit import audit_context
+from accounts.models import AuditAction, Surface
+from jobs.models import Job
 from runs.admission import Admission
+from runs.audit import run_audit
 from runs.engine.wake import wake_workers
 from runs.live import notify_run_changed
 from runs.logformat import LogLine, decode_chunk, encode_lines
@@ -97,11 +101,13 @@ def run_enqueue(
     idempotency_key: str | None = None,
     available_at: datetime | None = None,
     skip_reason: str | None = None,
+    rerun_of: Run | None = None,
 ) -> tuple[Run, bool]:
     """Queue a run of `job`. Returns (run, created); an existing run for the same idempotency
     key or (job, scheduled_for) slot is returned with created=False. A run that the job's
     overlap/queue policy refuses is recorded as SKIPPED with the reason; with skip_reason (a
-    missed slot) it is recorded as skipped for that reason, whatever the policy."""
+    missed slot) it is recorded as skipped for that reason, whatever the policy. A manual run
+    goes to the audit trail (as a re-run of `rerun_of` when given)."""
     existing = _existing(idempotency_key=idempotency_key, job=job, scheduled_for=scheduled_for)
     if existing is not None:
         return existing, False
@@ -124,6 +130,11 @@ def run_enqueue(
             if line is not None:
                 line.save(force_insert=True)
             _after_enqueue([run])
+            if trigger_type == TriggerType.MANUAL:
+                _run_started_audit(run, rerun_of)
+                if run.status == RunStatus.PENDING:  # lastRun counts it (the tick: slots)
+                    Job.objects.filter(pk=job.pk).update(last_run_at=run.created_at)
+                    job.last_run_at = run.created_at
     except IntegrityError:
         # lost a race with another enqueue of the same key/slot: theirs is the run
         existing = _existing(idempotency_key=idempotency_key, job=job, scheduled_for=scheduled_for)
@@ -189,8 +200,20 @@ def run_enqueue_many(*, items: list[dict]) -> list[tuple[Run, bool]]:
     return results
 
 
+def _run_started_audit(run: Run, rerun_of: Run | None) -> None:
+    if rerun_of is None:
+        run_audit(AuditAction.RUN, run)
+    else:
+        run_audit(AuditAction.RERUN, run, changes={"of": {"from": None, "to": str(rerun_of.pk)}})
+
+
 def run_enqueue_task(
-    *, spec: RunSpec, priority: int = 0, idempotency_key: str | None = None, triggered_by=None
+    *,
+    spec: RunSpec,
+    priority: int = 0,
+    idempotency_key: str | None = None,
+    triggered_by=None,
+    rerun_of: Run | None = None,
 ) -> tuple[Run, bool]:
     """Queue an ad-hoc LocalFlow task (no job): what it runs is `spec`."""
     existing = _existing(idempotency_key=idempotency_key)
@@ -211,6 +234,7 @@ def run_enqueue_task(
             )
             _wake_on_commit()
             _notify_status_on_commit(run.id)
+            _run_started_audit(run, rerun_of)
     except IntegrityError:
         existing = _existing(idempotency_key=idempotency_key)
         if existing is None:
@@ -233,10 +257,11 @@ def run_cancel(*, run: Run, by=None) -> Run:
         )
         if cancelled:
             run_system_line(run=run, text=f"cancelled{who} before it started", now=now)
-        else:
-            Run.objects.filter(
-                pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at__isnull=True
-            ).update(cancel_requested_at=now)
+            run_audit(AuditAction.CANCEL, run)
+        elif Run.objects.filter(
+            pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at__isnull=True
+        ).update(cancel_requested_at=now):
+            run_audit(AuditAction.CANCEL, run)
         _notify_status_on_commit(run.pk)
     run.refresh_from_db()
     if cancelled:
@@ -248,8 +273,8 @@ def run_rerun(*, run: Run, by) -> tuple[Run, bool]:
     """A new manual run of the same job (or, for an ad-hoc task, of the same spec)."""
     if run.job_id is None:
         spec = RunSpec.from_json(run.spec)
-        return run_enqueue_task(spec=spec, priority=run.priority, triggered_by=by)
-    return run_enqueue(job=run.job, trigger_type=TriggerType.MANUAL, triggered_by=by)
+        return run_enqueue_task(spec=spec, priority=run.priority, triggered_by=by, rerun_of=run)
+    return run_enqueue(job=run.job, trigger_type=TriggerType.MANUAL, triggered_by=by, rerun_of=run)
 
 
 def notify_final(run: Run) -> None:
@@ -262,9 +287,11 @@ def notify_final(run: Run) -> None:
 
 
 def active_runs_cancel(sender, *, job, **kwargs) -> None:
-    """jobs.seams.job_deleting: cancel the job's active runs so the engine stops them."""
-    for run in job.runs.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]):
-        run_cancel(run=run)
+    """jobs.seams.job_deleting: cancel the job's active runs so the engine stops them (the
+    audit trail names the engine, on behalf of whoever deletes the job)."""
+    with audit_context(surface=Surface.ENGINE):
+        for run in job.runs.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]):
+            run_cancel(run=run)
 
 
 def run_system_line(*, run: Run, text: str, now=None) -> None:

@@ -1,8 +1,8 @@
 """What a run executes, frozen into Run.spec when it is queued (docs/architecture.md, record 1).
 
 One typed shape, built from a job (RunSpec.from_job; an ad-hoc LocalFlow task is the unsaved
-job it describes) and read back from the JSON column (RunSpec.from_json). The JSON keys are
-those of every row written so far: no migration, and old rows read as they always did.
+job it describes) and read back from the JSON column (RunSpec.from_json). Secret variables are
+a reference: their names, read from the job when the run starts (jobs.secrets), never a copy.
 """
 
 from __future__ import annotations
@@ -63,6 +63,31 @@ class RetryPolicy:
         )
 
 
+LIMIT_FIELDS = ("max_memory_mb", "max_cpu_percent", "max_cpu_sustain_seconds", "max_processes")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a run's processes may use, from the job's admin-only fields (None = no limit);
+    the executor's monitor stops a run over one (runs.engine.limits)."""
+
+    max_memory_mb: int | None = None  # the whole tree's resident memory
+    max_cpu_percent: int | None = None  # 100 = one core
+    max_cpu_sustain_seconds: int | None = None  # over max_cpu_percent this long (None = 0)
+    max_processes: int | None = None
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, name) is not None for name in LIMIT_FIELDS)
+
+    def to_json(self) -> dict:
+        return {name: getattr(self, name) for name in LIMIT_FIELDS if getattr(self, name)}
+
+    @classmethod
+    def from_json(cls, data) -> Limits:
+        data = _mapping(data or {}, "limits")
+        return cls(**{name: _int(data.get(name), None, name) for name in LIMIT_FIELDS})
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """shell: `script` run by `shell`; command: `argv`, no shell; http: the request."""
@@ -75,11 +100,13 @@ class RunSpec:
     argv: tuple[str, ...] = ()
     working_dir: str = DEFAULT_WORKING_DIR
     env: dict[str, str] = field(default_factory=dict)
-    secret_env: dict[str, str] = field(default_factory=dict)
+    secret_names: tuple[str, ...] = ()  # the job's secret variables, by name
+    run_as: str = ""  # an allowed OS user; "" = the configured job user
     method: str = "GET"
     url: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     body: str | dict | list = ""
+    limits: Limits = Limits()
 
     @classmethod
     def from_job(cls, job) -> RunSpec:
@@ -114,7 +141,9 @@ class RunSpec:
             argv=tuple(str(part) for part in job.command or ()) if command else (),
             working_dir=job.working_dir or DEFAULT_WORKING_DIR,
             env=_strings(job.env_vars),
-            secret_env=_strings(job.secret_env_vars),
+            secret_names=tuple(str(name) for name in job.secret_env_vars or {}),
+            run_as=job.run_as or "",
+            limits=Limits(**{name: getattr(job, name, None) for name in LIMIT_FIELDS}),
         )
 
     @classmethod
@@ -145,7 +174,9 @@ class RunSpec:
             argv=tuple(str(part) for part in argv),
             working_dir=str(data.get("working_dir") or DEFAULT_WORKING_DIR),
             env=_strings(_mapping(data.get("env") or {}, "env")),
-            secret_env=_strings(_mapping(data.get("secret_env") or {}, "secret_env")),
+            secret_names=tuple(str(name) for name in data.get("secret_refs") or ()),
+            run_as=str(data.get("run_as") or ""),
+            limits=Limits.from_json(data.get("limits")),
         )
 
     def to_json(self) -> dict:
@@ -165,10 +196,14 @@ class RunSpec:
             "shell": self.shell,
             "working_dir": self.working_dir,
             "env": dict(self.env),
-            "secret_env": dict(self.secret_env),
+            "secret_refs": list(self.secret_names),
             "timeout_seconds": self.timeout_seconds,
             "retry": self.retry.to_json(),
         }
+        if self.run_as:
+            data["run_as"] = self.run_as
+        if self.limits:
+            data["limits"] = self.limits.to_json()
         if self.kind == JobKind.COMMAND:
             data["argv"] = list(self.argv)
         else:
@@ -181,10 +216,6 @@ class RunSpec:
             return list(self.argv)
         return [self.shell, "-c", self.script]
 
-    def secrets(self) -> list[str]:
-        """Secret values to mask in the output, longest first (no partial masks)."""
-        return sorted({value for value in self.secret_env.values() if value}, key=len, reverse=True)
-
 
 def _mapping(value, name: str) -> dict:
     if not isinstance(value, dict):
@@ -192,7 +223,7 @@ def _mapping(value, name: str) -> dict:
     return value
 
 
-def _int(value, default: int, name: str = "value") -> int:
+def _int(value, default: int | None, name: str = "value") -> int | None:
     if value is None or value == "":
         return default
     try:

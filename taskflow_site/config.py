@@ -1,7 +1,8 @@
 """TaskFlow configuration: flags > environment > config file > defaults.
 
 Pure Python (no Django) so the CLI, settings.py and tests share one definition. Every key has
-one canonical name; the environment may use `TASKFLOW_<NAME>` or the seed's plain name.
+one canonical name; the environment may use `TASKFLOW_<NAME>` or a plain name such as `PORT`
+(docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from taskflow_site.lib.proxies import proxy_entry_validate
 
 
 class ConfigError(ValueError):
@@ -61,6 +64,10 @@ def _list(raw: Any) -> list[str]:
     if isinstance(raw, list | tuple):
         return [str(item).strip() for item in raw if str(item).strip()]
     return [item.strip() for item in str(raw).split(",") if item.strip()]
+
+
+def _proxy_list(raw: Any) -> list[str]:
+    return [proxy_entry_validate(entry) for entry in _list(raw)]
 
 
 def _str(raw: Any) -> str:
@@ -132,6 +139,13 @@ KEYS: tuple[Key, ...] = (
     Key("public_url", _str, None, "Base URL used in e-mail links (default http://host:port)"),
     Key("trusted_proxies", _int, 0, "Reverse proxies in front of TaskFlow (for X-Forwarded-For)"),
     Key(
+        "trusted_proxy_addresses",
+        _proxy_list,
+        ["unix"],
+        "Peers whose X-Forwarded-For/-Proto are believed: IPs/CIDRs, or unix (the socket)",
+    ),
+    Key("socket", _path, None, "Unix socket to serve on too (nginx in front; mode 0660)"),
+    Key(
         "log_retention_days",
         _positive_int,
         30,
@@ -149,6 +163,14 @@ KEYS: tuple[Key, ...] = (
         ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME", "SHELL", "TMPDIR"],
         "Server environment variables a job inherits",
     ),
+    Key(
+        "job_user",
+        _str,
+        None,
+        "OS user (name or uid) jobs run as, apart from the server; needs root or "
+        "CAP_SETUID, CAP_SETGID and CAP_KILL",
+    ),
+    Key("run_as_users", _list, [], "OS users an admin may choose as a job's run-as user"),
     Key("http_allowlist", _list, [], "Private hosts/CIDRs HTTP jobs and webhooks may reach"),
     Key("metrics_token", _str, None, "Bearer token for GET /metrics", secret=True),
     Key(
@@ -164,6 +186,25 @@ KEYS: tuple[Key, ...] = (
     Key("smtp_use_tls", _bool, True, "STARTTLS", env=("SMTP_USE_TLS",)),
     Key("smtp_from_email", _str, None, "From address", env=("SMTP_FROM_EMAIL",)),
     Key("smtp_timeout", _float, 10.0, "Seconds before an SMTP conversation is abandoned"),
+    Key(
+        "audit_retention_days",
+        _positive_int,
+        365,
+        "Audit trail entries older than this are deleted",
+    ),
+    Key("oidc_issuer", _str, None, "OpenID Connect issuer URL (enables single sign-on)"),
+    Key("oidc_client_id", _str, None, "OpenID Connect client id"),
+    Key("oidc_client_secret", _str, None, "OpenID Connect client secret", secret=True),
+    Key("oidc_scopes", _str, "openid email profile", "Scopes asked of the provider"),
+    Key(
+        "oidc_match_claim",
+        _str,
+        "email",
+        "Claim that matches a user: email matches the e-mail address, any other the username",
+    ),
+    Key("oidc_admin_claim", _str, "groups", "Claim whose values can make a user an admin"),
+    Key("oidc_admin_values", _list, [], "Values of oidc_admin_claim that mean admin (a group)"),
+    Key("oidc_sso_only", _bool, False, "Refuse password logins (single sign-on and API tokens)"),
 )
 KEYS_BY_NAME = {key.name: key for key in KEYS}
 KEYS_BY_ENV = {env: key for key in KEYS for env in key.env_names}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import tempfile
 from datetime import timedelta
@@ -10,6 +11,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from taskflow_site.config import ConfigError, ensure_secret, load_config
+from taskflow_site.lib.jobuser import job_user_error
+from taskflow_site.lib.private import private_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 TESTING = "pytest" in sys.modules or os.environ.get("TASKFLOW_TESTING") == "1"
@@ -29,9 +32,12 @@ try:
     CONFIG = load_config()
 except ConfigError as exc:  # a readable message instead of a traceback
     sys.exit(f"taskflow: configuration error: {exc}")
+if job_user_error(CONFIG.job_user):  # never run jobs as the server instead of a missing user
+    sys.exit(f"taskflow: configuration error: job_user: {job_user_error(CONFIG.job_user)}")
 
 DATA_DIR = Path(CONFIG.data_dir)
 DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+private_dir(DATA_DIR)  # an older, wider directory too: jobs may run as another user
 
 SECRET_KEY = CONFIG.secret_key or ensure_secret(CONFIG.data_dir, "secret_key", warn=not TESTING)
 JWT_SECRET = CONFIG.jwt_secret or ensure_secret(CONFIG.data_dir, "jwt_secret", warn=not TESTING)
@@ -68,13 +74,23 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # X-Forwarded-Proto only from a trusted proxy address (before anything asks is_secure)
+    "taskflow_site.security.proxy_headers",
     "django.middleware.security.SecurityMiddleware",
+    # the Content-Security-Policy on every page; Secure cookies over HTTPS
+    "taskflow_site.security.browser_hardening",
+    # /health from loopback answers any Host: the CLI's and supervisor's own probes
+    "taskflow_site.views.loopback_health",
+    # a write that failed for want of disk space: 507 naming it, logged once per interval
+    "taskflow_site.lib.api.DiskFullMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # who acts, from which address and surface, for the audit trail (accounts.audit)
+    "accounts.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # admin-only ?profile=1 in debug mode; a no-op (one attribute check) otherwise
@@ -95,6 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.oidc.sso_context",  # the login page's single sign-on button
             ],
         },
     },
@@ -156,6 +173,24 @@ if TESTING:  # hashing cost is not what tests measure
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/admin/"
+AUTHENTICATION_BACKENDS = [
+    "accounts.oidc.PasswordGate",  # refuses passwords in SSO-only mode
+    "django.contrib.auth.backends.ModelBackend",
+    "accounts.oidc.OidcBackend",
+]
+
+# Single sign-on with OpenID Connect (accounts.oidc, on mozilla-django-oidc): off unless an
+# issuer and client id are configured; endpoints come from the issuer's discovery document.
+OIDC_ISSUER = CONFIG.oidc_issuer or ""
+OIDC_RP_CLIENT_ID = CONFIG.oidc_client_id or ""
+OIDC_RP_CLIENT_SECRET = CONFIG.oidc_client_secret or ""
+OIDC_RP_SCOPES = CONFIG.oidc_scopes
+OIDC_MATCH_CLAIM = CONFIG.oidc_match_claim
+OIDC_ADMIN_CLAIM = CONFIG.oidc_admin_claim
+OIDC_ADMIN_VALUES = CONFIG.oidc_admin_values
+OIDC_SSO_ONLY = bool(CONFIG.oidc_sso_only and OIDC_ISSUER and OIDC_RP_CLIENT_ID)
+OIDC_TIMEOUT = 10
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?sso=failed"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -179,8 +214,9 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-if CONFIG.trusted_proxies:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# believed only from trusted proxy addresses: taskflow_site.security.proxy_headers drops it
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = 31_536_000  # sent by SecurityMiddleware over HTTPS only
 
 # CORS: '*' means any origin but never with credentials (cookies); a list allows credentials.
 if CONFIG.allowed_origins == ["*"]:
@@ -194,6 +230,7 @@ CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key", "x-csr
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiTokenAuthentication",  # Bearer tf_... (scripts, CI)
         "accounts.authentication.JWTAuthentication",
         "accounts.authentication.SessionAuthentication",
     ],
@@ -202,9 +239,9 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["taskflow_site.lib.jsonparser.JSONParser"],  # depth-limited
     "EXCEPTION_HANDLER": "taskflow_site.lib.api.exception_handler",
-    # 2xx bodies documented inside the envelope, errors as the seed's error body
+    # 2xx bodies documented inside the envelope, errors as the error body (docs/api.md)
     "DEFAULT_SCHEMA_CLASS": "taskflow_site.lib.openapi.EnvelopeAutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttles.UserThrottle"],
     "NUM_PROXIES": CONFIG.trusted_proxies,
@@ -255,7 +292,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# ---- Execution (DESIGN.md decisions 1, 5, 6) ----
+# ---- Execution (docs/architecture.md, records 1, 5, 6) ----
 
 
 def _engine_timing(name: str, default: float) -> float:
@@ -271,6 +308,11 @@ TASKFLOW = {
     "METRICS_INTERVAL": CONFIG.metrics_interval,
     "MAX_QUEUED_PER_JOB": CONFIG.max_queued_per_job,
     "ENV_ALLOWLIST": CONFIG.env_allowlist,
+    # peers whose X-Forwarded-* headers are believed (taskflow_site.lib.proxies)
+    "TRUSTED_PROXY_ADDRESSES": CONFIG.trusted_proxy_addresses,
+    # who jobs run as (taskflow_site.lib.jobuser; docs/architecture.md, record 12)
+    "JOB_USER": CONFIG.job_user,
+    "RUN_AS_USERS": CONFIG.run_as_users,
     "HTTP_ALLOWLIST": CONFIG.http_allowlist,
     "LOG_RETENTION_DAYS": CONFIG.log_retention_days,
     "METRICS_TOKEN": CONFIG.metrics_token,
@@ -281,6 +323,7 @@ TASKFLOW = {
     "RECONCILE_SECONDS": _engine_timing("RECONCILE_SECONDS", 3),
     "DRAIN_LINGER_SECONDS": _engine_timing("DRAIN_LINGER_SECONDS", 60),
     "HTTP_ALLOWLIST_SETTING": "http_allowlist",
+    "AUDIT_RETENTION_DAYS": CONFIG.audit_retention_days,
 }
 
 # django-q2 only delivers "drain" tasks; our Run table is the queue of record. The timings keep
@@ -290,7 +333,9 @@ _Q_TIMEOUT = int(  # whole seconds: django-q2 arms signal.alarm() with it
     CONFIG.max_job_timeout + TASKFLOW["KILL_GRACE_SECONDS"] + TASKFLOW["DRAIN_LINGER_SECONDS"] + 60
 )
 Q_CLUSTER = {
-    "name": "taskflow",
+    # one delivery queue per host: a drain queued by this host's dispatcher is taken by this
+    # host's workers, never hoarded by another host's (docs/scale-out.md)
+    "name": f"taskflow-{socket.gethostname()}",
     "workers": CONFIG.workers,
     "timeout": _Q_TIMEOUT,
     "retry": _Q_TIMEOUT + 120,
@@ -324,7 +369,15 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"no_traceback": {"()": "taskflow_site.lib.logs.NoTraceback"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console_one_line": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["no_traceback"],
+        },
+    },
     "root": {
         "handlers": ["console"],
         "level": CONFIG.log_level.upper().replace("WARN", "WARNING"),
@@ -332,6 +385,8 @@ LOGGING = {
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # a request with a Host TASKFLOW_ALLOWED_HOSTS does not list: one line, no traceback
+        "django.security.DisallowedHost": {"handlers": ["console_one_line"], "propagate": False},
     },
 }
 

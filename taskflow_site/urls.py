@@ -1,15 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from accounts.api import SetupAdminApi, SetupStatusApi
 from accounts.views import setup_page
 from metrics.prometheus import metrics_view
 from taskflow_site.debugtools import stacks
+from taskflow_site.entry import ApiIndex, home_redirect
 from taskflow_site.views import health
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", home_redirect, name="home"),
+    path("dashboard", home_redirect, name="dashboard"),  # LocalFlow's address for the home
     path("health", health, name="health"),
     path("metrics", metrics_view, name="prometheus-metrics"),  # token or loopback only
     path("debug/stacks", stacks, name="debug-stacks"),  # 404 unless --debug and an admin
@@ -17,6 +18,8 @@ urlpatterns = [
     path("setup/status", SetupStatusApi.as_view(), name="setup-status"),
     path("setup/admin", SetupAdminApi.as_view(), name="setup-admin"),
     path("admin/", admin.site.urls),
+    path("oidc/", include("accounts.oidc_urls")),  # single sign-on (404 unless configured)
+    path("api/", ApiIndex.as_view(), name="api-index"),
     path("api/", include("taskflow_site.api_urls")),
 ]
 

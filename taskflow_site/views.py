@@ -1,4 +1,5 @@
-"""Health check: the database answers and each required process role beats."""
+"""Health check: the database answers, each required process role beats, and the data
+directory's disk has room; /health answers any Host from loopback (`loopback_health`)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,20 @@ from django.views.decorators.http import require_GET
 
 from runs.models import WorkerHeartbeat
 from taskflow_site.lib.dbcheck import database_pragmas
+from taskflow_site.lib.diskfull import (
+    DISK_FULL_MESSAGE,
+    LOW_SPACE_BYTES,
+    disk_full_report,
+    free_bytes,
+)
+from taskflow_site.lib.jobuser import isolation
 
 
 def health_report() -> tuple[bool, dict]:
     now = timezone.now()
     report: dict = {"status": "ok", "version": settings.VERSION, "checks": {}}
+    # who jobs run as: apart from the server, or as it (then only admins change what runs)
+    report["jobs"] = isolation(settings.TASKFLOW["JOB_USER"]).as_dict()
     problems: list[str] = []
     try:
         with connection.cursor() as cursor:
@@ -45,6 +55,11 @@ def health_report() -> tuple[bool, dict]:
                 problems.append(f"{role} heartbeat is {age}s old")
             else:
                 report["checks"][role] = "ok"
+    free = free_bytes(settings.DATA_DIR)
+    if free is not None and free < LOW_SPACE_BYTES:  # only then: the usual report is unchanged
+        report["checks"]["disk"] = f"full ({free} bytes free in {settings.DATA_DIR})"
+        problems.append(DISK_FULL_MESSAGE)
+        disk_full_report("health check")
     if problems:
         report["status"] = "unhealthy"
         report["problems"] = problems
@@ -59,3 +74,26 @@ def health(request):
     # an unhealthy report is an answer, not a server error: keep it out of the error log
     response._has_been_logged = True
     return response
+
+
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+
+def loopback_health(get_response):
+    """Middleware: /health asked from this machine, directly (no proxy header), is answered
+    whatever its Host header says. `taskflow health`, the supervisor and Docker's HEALTHCHECK
+    ask http://127.0.0.1:<port>/health, which TASKFLOW_ALLOWED_HOSTS need not list. Sits
+    before anything that validates the Host (CommonMiddleware, CSRF); the report names no host
+    and builds no URL, so an arbitrary Host cannot leak into it."""
+
+    def middleware(request):
+        if (
+            request.path_info == "/health"
+            and request.META.get("REMOTE_ADDR") in LOOPBACK
+            and not any(header in request.META for header in PROXY_HEADERS)
+        ):
+            return health(request)
+        return get_response(request)
+
+    return middleware

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from accounts.services import token_pair_for
 from jobs.services import job_next_run
 from runs.models import RunStatus
+from taskflow_site.lib.jobuser import isolation
 from tests.factories import AdminFactory, JobFactory, RunFactory, ScheduleFactory, UserFactory
 from tests.support.clients import add_log_lines, logged_in
 
@@ -72,6 +73,18 @@ def processes(tmp_path):
     group = ProcessGroup(tmp_path)
     yield group
     group.stop_all()
+
+
+@pytest.fixture
+def jobs_apart(settings):
+    """Jobs run as a separate OS user ("nobody"), so owners may change what their jobs run
+    (jobs.services.job_fields_refused). The suite runs as root, which may switch users."""
+    settings.TASKFLOW = {**settings.TASKFLOW, "JOB_USER": "nobody"}
+    isolation.cache_clear()
+    if not isolation("nobody").separated:
+        pytest.skip("switching users needs root or CAP_SETUID/CAP_SETGID/CAP_KILL")
+    yield
+    isolation.cache_clear()
 
 
 # ---- the personas in the admin (session login) ----

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from jobs.models import Job, Schedule
+from jobs.secrets import secrets_seal
 from runs.models import Run, RunStatus, TriggerType
 
 
@@ -36,6 +37,12 @@ class JobFactory(factory.django.DjangoModelFactory):
     script = "echo hello"
     working_dir = "/tmp"
     created_by = factory.SubFactory(UserFactory)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # secret values stored as the services store them: encrypted (jobs.secrets)
+        kwargs["secret_env_vars"] = secrets_seal(kwargs.get("secret_env_vars") or {}, stored={})
+        return super()._create(model_class, *args, **kwargs)
 
 
 class ScheduleFactory(factory.django.DjangoModelFactory):

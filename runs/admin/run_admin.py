@@ -21,6 +21,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
+from accounts.throttles import RunThrottle, door_wait
 from jobs.models import Job
 from runs.models import Run, RunStatus, WorkerHeartbeat
 from runs.recent import newest_page
@@ -98,7 +99,7 @@ class RunAdmin(RoleScopedAdmin):
     list_display = [
         "short_id",
         "job_link",
-        "status_badge",
+        "status_link",
         "trigger_type",
         "created",
         "started",
@@ -159,6 +160,9 @@ class RunAdmin(RoleScopedAdmin):
         "spec_text",
     ]
 
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "Runs", **(extra_context or {})})
+
     def get_search_results(self, request, queryset, search_term):
         # "=id" on a UUID column breaks on non-UUID text; search names only then
         try:
@@ -195,12 +199,21 @@ class RunAdmin(RoleScopedAdmin):
     def job_link(self, run):
         if run.job is None:
             return "(ad-hoc task)"
-        url = reverse("admin:jobs_job_change", args=[run.job_id])
+        url = reverse("admin:jobs_job_overview", args=[run.job_id])
         return format_html('<a href="{}">{}</a>', url, run.job.name)
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, run):
         return status_badge(run.status, run.get_status_display())
+
+    @admin.display(description="Status", ordering="status")
+    def status_link(self, run):
+        """The status, linking to the run (on a phone the only link left to it)."""
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:runs_run_change", args=[run.pk]),
+            status_badge(run.status, run.get_status_display()),
+        )
 
     @admin.display(description="Created", ordering="created_at")
     def created(self, run):
@@ -272,6 +285,8 @@ class RunAdmin(RoleScopedAdmin):
     @admin.action(description="Re-run the jobs of selected runs", permissions=["run"])
     def rerun_runs(self, request, queryset):
         for run in queryset.filter(job__isnull=False).select_related("job"):
+            if self._throttled(request):
+                return
             new_run, _ = run_rerun(run=run, by=request.user)
             url = reverse("admin:runs_run_change", args=[new_run.id])
             self.message_user(
@@ -298,6 +313,15 @@ class RunAdmin(RoleScopedAdmin):
         ]
         return extra + super().get_urls()
 
+    def _throttled(self, request) -> bool:
+        """Over the per-user run limit of the API's re-run (a message says so)?"""
+        wait = door_wait(RunThrottle, request)
+        if wait is not None:
+            self.message_user(
+                request, f"Too many runs started: try again in {wait} s.", messages.ERROR
+            )
+        return wait is not None
+
     def cancel_view(self, request, object_id):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
@@ -317,6 +341,8 @@ class RunAdmin(RoleScopedAdmin):
         if run.job_id is None:
             self.message_user(request, "Ad-hoc tasks cannot be re-run.", messages.ERROR)
             return HttpResponseRedirect(reverse("admin:runs_run_change", args=[run.id]))
+        if self._throttled(request):
+            return HttpResponseRedirect(reverse("admin:runs_run_change", args=[run.id]))
         new_run, _ = run_rerun(run=run, by=request.user)
         self.message_user(request, f"Re-run queued as {str(new_run.id)[:8]}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:runs_run_change", args=[new_run.id]))
@@ -334,6 +360,9 @@ class RunAdmin(RoleScopedAdmin):
             }
             job_name = obj.job.name if obj.job_id else "ad-hoc task"
             context["subtitle"] = f"{job_name} · run {str(obj.id)[:8]}"
+            context["job_url"] = (
+                reverse("admin:jobs_job_overview", args=[obj.job_id]) if obj.job_id else None
+            )
             context["cancel_url"] = reverse("admin:runs_run_cancel", args=[obj.id])
             context["rerun_url"] = reverse("admin:runs_run_rerun", args=[obj.id])
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -4,7 +4,8 @@ A delivery means "drain": keep a "worker" heartbeat fresh, claim the best pendin
 it, and when nothing is due wait on the wake socket (1 s database poll as a fallback). Shortly
 before its linger time or delivery budget (Q_CLUSTER timeout) ends it marks itself retired so
 the dispatcher queues a successor behind it (no gap). On SIGTERM it ends the current run as
-"interrupted" and returns.
+"interrupted" and returns; on HANDOVER_SIGNAL (a new cluster takes over) it finishes the
+current run, claims nothing more and returns.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import time
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from jobs.models import Job
@@ -25,6 +27,7 @@ from runs.engine.executor import Executor, executor_lock
 from runs.engine.heartbeats import heartbeat_beat, process_name
 from runs.engine.wake import WakeSocket
 from runs.models import Run, WorkerHeartbeat, WorkerRole
+from taskflow_site.lib.diskfull import disk_full_report, is_disk_full
 
 logger = logging.getLogger("taskflow.worker")
 
@@ -33,6 +36,11 @@ HANDOFF_SECONDS = 3.0  # enqueue the successor this long before returning
 BUDGET_MARGIN_SECONDS = 15.0
 JOB_CACHE_SECONDS = 2.0
 FINISH_RETRY_SECONDS = 120.0
+# the supervisor's reload tells the old cluster "take nothing new, finish what you hold" with
+# this signal, and the cluster passes it on to its drains; after HANDOVER_SECONDS what is
+# still running is interrupted as on a stop (taskflow_site/cli/supervisor.py sends the same)
+HANDOVER_SIGNAL = signal.SIGUSR2
+HANDOVER_SECONDS = 300.0
 
 
 class Drain:
@@ -45,6 +53,7 @@ class Drain:
         self.heartbeat_name = f"{WorkerRole.WORKER}@{self.worker}"
         self.beat_every = conf["HEARTBEAT_SECONDS"]
         self.stopping = False
+        self.handing_over = False
         self.started = time.monotonic()
         self.executed = 0
         self.retired = False
@@ -59,6 +68,13 @@ class Drain:
 
     def _on_sigterm(self, *_):
         self.stopping = True
+        self._wake_up()
+
+    def _on_handover(self, *_):
+        self.handing_over = True
+        self._wake_up()
+
+    def _wake_up(self) -> None:
         if self.wake is not None:  # end a lingering select() at once
             with contextlib.suppress(OSError):
                 self.wake.sock.sendto(b"!", str(self.wake.path))
@@ -79,8 +95,15 @@ class Drain:
         self.next_beat = time.monotonic() + self.beat_every
 
     def beat(self) -> None:
-        WorkerHeartbeat.objects.filter(name=self.heartbeat_name).update(heartbeat_at=timezone.now())
         self.next_beat = time.monotonic() + self.beat_every
+        try:
+            WorkerHeartbeat.objects.filter(name=self.heartbeat_name).update(
+                heartbeat_at=timezone.now()
+            )
+        except DatabaseError as exc:
+            if not is_disk_full(exc):
+                raise
+            disk_full_report("drain heartbeat")
 
     def retire(self) -> None:
         """From now on the dispatcher may deliver our successor; we finish what we hold and
@@ -92,9 +115,10 @@ class Drain:
 
     def run(self) -> int:
         """Drain until idle for `linger` seconds (or stopped); returns runs executed."""
-        previous = None
+        previous = previous_handover = None
         with contextlib.suppress(ValueError):  # not the main thread: no signal handling
             previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+            previous_handover = signal.signal(HANDOVER_SIGNAL, self._on_handover)
         process.become_subreaper()
         wake = self.wake = WakeSocket()
         try:
@@ -106,12 +130,13 @@ class Drain:
             WorkerHeartbeat.objects.filter(name=self.heartbeat_name).update(busy_run=None)
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
+                signal.signal(HANDOVER_SIGNAL, previous_handover)
         return self.executed
 
     def _loop(self, wake: WakeSocket) -> None:
         idle_since = time.monotonic()
         idle = False
-        while not self.stopping:
+        while not (self.stopping or self.handing_over):
             left = self.budget_left()
             try:
                 # idle polls read first: no write lock (IMMEDIATE) unless something is due
@@ -120,12 +145,16 @@ class Drain:
                     run = run_claim(worker=self.worker, budget_seconds=left)
             except BudgetExceeded:
                 return  # a fresh delivery (full budget) takes it
+            except DatabaseError as exc:  # a full disk: wait for space as for work
+                if not is_disk_full(exc):
+                    raise
+                disk_full_report("claiming a run")
             idle = run is None
             if run is not None:
                 # each finish claims the next run in its own transaction (one commit per run)
                 while run is not None:
                     run = self.execute(run, claim_next=True)
-                if self.retired or self.over_budget:
+                if self.retired or self.over_budget or self.handing_over:
                     return  # over budget: a fresh delivery (full budget) takes it
                 idle = True  # the last finish found nothing due: read before claiming again
                 idle_since = time.monotonic()
@@ -176,7 +205,7 @@ class Drain:
                 if self.registered:  # a drain worker's children are all runs': no zombie stays
                     process.reap_zombies()
             claim = None
-            if claim_next and not (self.retired or self.stopping):
+            if claim_next and not (self.retired or self.stopping or self.handing_over):
                 claim = {"worker": self.worker, "budget_seconds": self.budget_left()}
             finished = self._finish(run, outcome, claim)
             self.executed += 1
@@ -194,7 +223,11 @@ class Drain:
         while True:
             try:
                 return run_finish(run=run, outcome=outcome, worker=self.worker, claim_next=claim)
-            except OperationalError:
+            except OperationalError as exc:
+                if is_disk_full(exc) and not self.stopping:  # held until space returns
+                    disk_full_report(f"run {run.pk} final status")
+                    time.sleep(1.0)
+                    continue
                 if time.monotonic() - started > FINISH_RETRY_SECONDS:
                     raise
                 logger.warning("run %s: database busy while finishing; retrying", run.pk)

@@ -2,7 +2,8 @@
 
 One thread, one select() loop over stdout, stderr and a pidfd. Lines are written in batches
 (never a transaction per line, never one held while waiting on the child); heartbeat, cancel
-check and samples ride on the same loop. runs.engine.claim claims before and finishes after.
+check and the monitor (samples, job limits: runs.engine.monitor) ride on the same loop.
+runs.engine.claim claims before and finishes after.
 """
 
 from __future__ import annotations
@@ -18,15 +19,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
+from jobs.secrets import job_secret_values
 from runs.engine import process
 from runs.engine.httpjob import http_run
 from runs.engine.logbuffer import Block, LogBuffer, StreamSplitter
-from runs.engine.outcome import Outcome, final_status, write_rows
+from runs.engine.monitor import Usage
+from runs.engine.outcome import Outcome, final_status, with_lines_lost, write_rows
 from runs.live import notify_run_changed
 from runs.models import Run, RunStatus
 from runs.spec import RunSpec
+from taskflow_site.lib import jobuser
+from taskflow_site.lib.diskfull import DISK_FULL_MESSAGE, disk_full_report, is_disk_full
 
 logger = logging.getLogger("taskflow.executor")
 
@@ -79,12 +84,18 @@ class Executor:
         self.sample_every = float(conf["METRICS_INTERVAL"])
         self.timeout = min(self.spec.timeout_seconds, int(conf["MAX_JOB_TIMEOUT"]))
         self.log = LogBuffer(first_line=run.log_lines + 1, cap=int(conf["LOG_MAX_BYTES"]))
-        self.secrets = self.spec.secrets()
+        self.secret_env = job_secret_values(run.job, self.spec.secret_names)
+        # longest first, so a secret containing another is masked whole
+        self.secrets = sorted({v for v in self.secret_env.values() if v}, key=len, reverse=True)
+        self.uid: int | None = None  # the job user's, when the run runs as one
         self.samples: list = []
-        self.all_samples: list[tuple[float, int]] = []
+        self.usage = Usage(self.run_id, every=self.sample_every, limits=self.spec.limits)
+        self.breach = ""  # the job limit the run broke (reason "limit")
         self.pgid: int | None = None
-        self.reason: str | None = None  # timeout | cancel | shutdown | lost
+        self.reason: str | None = None  # timeout | cancel | shutdown | lost | limit
         self.pid_saved = False
+        self.disk_full_lines = 0  # lines that could not be stored: the disk was full
+        self.disk_full_unsaid = 0  # ...of which the log does not say so yet
         now = time.monotonic()
         self.last_flush = now  # the "started" line rides with the first real flush
         self.next_beat = now + self.heartbeat_every
@@ -123,6 +134,11 @@ class Executor:
             logger.warning("run %s was taken over; its newest lines were not stored", self.run_id)
             self.reason = self.reason or "lost"
             return
+        except DatabaseError as exc:
+            if not is_disk_full(exc):
+                raise
+            return self._lost_to_full_disk(rows)
+        self._say_lines_lost()  # space is back: the log says what is missing
         self.pid_saved = self.pid_saved or "pid" in fields
         self.last_flush = time.monotonic()
         self.next_beat = self.last_flush + self.heartbeat_every
@@ -132,6 +148,21 @@ class Executor:
             notify_run_changed(self.run.pk, kind="log")
         if samples:
             notify_run_changed(self.run.pk, kind="metric")
+
+    def _lost_to_full_disk(self, rows) -> None:
+        """Nothing of this flush was stored (rolled back whole): count its lines, report the
+        full disk once per interval, and try again within a second."""
+        lost = sum(last - first + 1 for first, last, _, _ in rows)
+        self.disk_full_lines += lost
+        self.disk_full_unsaid += lost
+        disk_full_report(f"run {self.run_id}")
+        self.last_flush = time.monotonic()
+        self.next_beat = self.last_flush + min(1.0, self.heartbeat_every)
+
+    def _say_lines_lost(self) -> None:
+        if self.disk_full_unsaid:
+            self.system(f"{DISK_FULL_MESSAGE}: {self.disk_full_unsaid} log lines were not stored")
+            self.disk_full_unsaid = 0
 
     def check(self) -> str | None:
         """Cancel requested, or the run no longer ours (reconciled as lost)?"""
@@ -143,13 +174,13 @@ class Executor:
             return "cancel"
         return None
 
-    def sample(self, sampler: process.TreeSampler) -> None:
-        reading = sampler.sample()
-        if reading is None:
-            return
-        cpu, rss, mem = reading
-        self.samples.append((_dt(time.time()), cpu, rss, mem))
-        self.all_samples.append((cpu, rss))
+    def observe(self, now: float) -> None:
+        """The monitor's read, when due: a sample to store, a job limit broken."""
+        sample, breach = self.usage.monitor.tick(now)
+        if sample is not None:
+            self.samples.append((_dt(time.time()), *sample))
+        if breach and self.reason is None:
+            self.reason, self.breach = "limit", breach
 
     # ---- execution ----
 
@@ -228,30 +259,47 @@ class Executor:
             self.start_error = "empty command"
             self.system("cannot start: empty command")
             return None
+        try:
+            identity = jobuser.run_identity(
+                spec.run_as,
+                job_user=settings.TASKFLOW["JOB_USER"],
+                allowed=settings.TASKFLOW["RUN_AS_USERS"],
+            )
+        except LookupError as exc:
+            self.start_error = str(exc)
+            self.system(f"cannot start: {self.start_error}")
+            return None
         env = process.environment(
             settings.TASKFLOW["ENV_ALLOWLIST"],
             env=spec.env,
-            secret_env=spec.secret_env,
+            secret_env=self.secret_env,
             run_id=self.run_id,
             job_id=str(self.run.job_id or ""),
+            identity=identity,
         )
+        if identity is not None:
+            self.uid = identity.uid
+            self.system(f"running as {identity.label()}")
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=spec.working_dir,
-                env=env,
-                start_new_session=True,
-                close_fds=True,
-            )
-        except (OSError, ValueError) as exc:
+            with self.usage.spawning():
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    cwd=spec.working_dir,
+                    env=env,
+                    start_new_session=True,
+                    close_fds=True,
+                    **jobuser.spawn_options(identity),
+                )
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             self.start_error = f"cannot start {argv[0]}: {reason}"
             self.system(self.start_error)
             return None
         self.pgid = proc.pid
+        self.usage.started(proc.pid)
         try:
             return self._supervise(proc)
         finally:
@@ -271,10 +319,7 @@ class Executor:
             pidfd = os.pidfd_open(proc.pid)
         except (AttributeError, OSError):
             pidfd = None
-        sampler = process.TreeSampler(proc.pid, extra_pids=self._escapees)
-        next_sample = m0 + min(0.5, self.sample_every)
         returncode = None
-        rusage = None
         exited_at = None
         last_data = m0
         term_at = None
@@ -286,6 +331,7 @@ class Executor:
                     returncode, rusage = process.try_reap(proc)
                     if returncode is not None:
                         exited_at = now
+                        self.usage.child_exited(rusage)
                 if returncode is not None and not open_fds:
                     break
                 if returncode is not None and (
@@ -301,10 +347,9 @@ class Executor:
                 if term_at is not None and not killed and now >= term_at + self.grace:
                     killed = True
                     self._kill()
-                if now >= next_sample and returncode is None:
-                    self.sample(sampler)
-                    next_sample = now + self.sample_every
-                wait = min(next_sample, self.next_check, self.next_beat) - now
+                if returncode is None:
+                    self.observe(now)
+                wait = min(self.usage.next_read, self.next_check, self.next_beat) - now
                 wait = min(wait, self.flush_in(now))
                 if self.reason is None:
                     wait = min(wait, deadline - now)
@@ -350,12 +395,12 @@ class Executor:
             if returncode is None:  # an exception above: never leave the child behind
                 process.signal_group(proc.pid, signal.SIGKILL)
                 returncode, rusage = process.reap_wait(proc)
-        if not self.all_samples and rusage is not None:
-            self._sample_from_rusage(rusage)
+                self.usage.child_exited(rusage)
+            self.usage.finish()
         return returncode
 
     def _escapees(self) -> list[int]:
-        return process.escapees(self.pgid, self.run_id)
+        return process.escapees(self.pgid, self.run_id, self.uid)
 
     def _terminate(self) -> None:
         what = {
@@ -363,12 +408,17 @@ class Executor:
             "cancel": "cancel requested",
             "shutdown": "TaskFlow is stopping",
             "lost": "this run was taken over (marked lost)",
+            "limit": self.breach,
         }[self.reason]
-        self.system(f"{what}: sending SIGTERM to the process group")
-        process.signal_group(self.pgid, signal.SIGTERM)
+        # a run over a limit gets no grace: it would keep taking what it may not have
+        sig = signal.SIGKILL if self.reason == "limit" else signal.SIGTERM
+        self.system(f"{what}: sending {sig.name} to the process group")
+        process.signal_group(self.pgid, sig)
         for proc in process.marker_processes(self.run_id, exclude={self.pgid}):
             with contextlib.suppress(Exception):
-                proc.terminate()
+                proc.send_signal(sig)
+        if sig == signal.SIGKILL:
+            self.usage.kill()
 
     def _kill(self) -> None:
         alive = process.group_alive(self.pgid) or bool(process.marker_processes(self.run_id))
@@ -385,33 +435,26 @@ class Executor:
         escapees = self._escapees()
         if not (process.group_alive(self.pgid) or escapees or scan_markers):
             return
+        self.usage.leftovers()
         found = process.kill_run_processes(self.run_id, self.pgid, grace=LEFTOVER_GRACE_SECONDS)
         for pid in escapees:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+            self.usage.account.reap(pid, wait=True)
         if found:
             self.system(
                 f"killed {len(found)} leftover process(es) still running after the script "
                 f"ended: {process.describe(found)}"
             )
 
-    def _sample_from_rusage(self, rusage) -> None:
-        """A run too short for a periodic sample still gets one: from the child's rusage."""
-        wall = max(time.time() - self.started, 0.001)
-        cpu = (rusage.ru_utime + rusage.ru_stime) * 100.0 / wall
-        rss = int(rusage.ru_maxrss) * 1024
-        total = process.TOTAL_MEMORY
-        self.samples.append((_dt(time.time()), cpu, rss, rss * 100.0 / total))
-        self.all_samples.append((cpu, rss))
-
     def _outcome(self, code: int | None) -> Outcome:
         finished = time.time()
         duration = finished - self.started
         status, message = final_status(
-            self.reason, code, start_error=self.start_error, timeout=self.timeout
+            self.reason, code, start_error=self.start_error, timeout=self.timeout, limit=self.breach
         )
+        status, message = with_lines_lost(status, message, self.disk_full_lines)
+        self._say_lines_lost()
         self.log.close(finished)
         if code is not None and code < 0:
             self.system(f"process killed by {process.signal_name(-code)} after {duration:.3f} s")
@@ -421,7 +464,10 @@ class Executor:
         if self.on_block:
             for block in self.log.pending_blocks():
                 self.on_block(block)
-        outcome = Outcome(
+        figures = self.usage.summary()
+        if short := self.usage.only_sample(figures):  # ended before its first sample
+            self.samples.append((_dt(finished), *short))
+        return Outcome(
             status=status,
             exit_code=code if code is None or code >= 0 else 128 - code,
             error_message=message,
@@ -433,9 +479,8 @@ class Executor:
             bytes_total=self.log.bytes_total,
             dropped=self.log.dropped,
             lost=self.reason == "lost",
+            **figures,
         )
-        outcome.summarize(self.all_samples)
-        return outcome
 
 
 def _sleep(seconds: float) -> list:
@@ -443,6 +488,13 @@ def _sleep(seconds: float) -> list:
     return []
 
 
+LOCK_SUFFIX = ".lock"
+
+
+def executor_lock_dir() -> str:
+    return os.path.join(settings.DATA_DIR, "running")
+
+
 def executor_lock(run_id) -> process.ExecutorLock:
     """The lock a local executor holds while a run is its own (see process.ExecutorLock)."""
-    return process.ExecutorLock(os.path.join(settings.DATA_DIR, "running"), str(run_id))
+    return process.ExecutorLock(executor_lock_dir(), str(run_id))

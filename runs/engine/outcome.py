@@ -11,6 +11,7 @@ from django.db import connection
 from runs.engine.process import signal_name
 from runs.models import LogChunk, Run, RunStatus
 from runs.seams import samples_taken
+from taskflow_site.lib.diskfull import DISK_FULL_MESSAGE
 
 # Why the executor stopped a run early -> (status, error message).
 STOPPED = {
@@ -18,17 +19,18 @@ STOPPED = {
     "cancel": (RunStatus.CANCELLED, "cancelled"),
     "shutdown": (RunStatus.FAILURE, "interrupted: TaskFlow stopped"),
     "lost": (RunStatus.FAILURE, "worker lost"),
+    "limit": (RunStatus.FAILURE, "{limit}"),  # the limit and what the run used
 }
 
 
 def final_status(
-    reason: str | None, code: int | None, *, start_error: str, timeout: int
+    reason: str | None, code: int | None, *, start_error: str, timeout: int, limit: str = ""
 ) -> tuple[str, str]:
     """(status, error message) of a run that stopped for `reason` (None: it ended by itself)
     with exit code `code` (negative: killed by that signal; None: never started)."""
     if reason is not None:
         status, message = STOPPED[reason]
-        return status, message.format(timeout=timeout)
+        return status, message.format(timeout=timeout, limit=limit)
     if code is None:
         return RunStatus.FAILURE, start_error or "did not start"
     if code == 0:
@@ -36,6 +38,17 @@ def final_status(
     if code < 0:
         return RunStatus.FAILURE, f"killed by {signal_name(-code)}"
     return RunStatus.FAILURE, f"exit code {code}"
+
+
+def with_lines_lost(status: str, message: str, lost: int) -> tuple[str, str]:
+    """A run some of whose log lines could not be stored for want of disk space fails, and its
+    error says so (after the reason it had, if any)."""
+    if not lost:
+        return status, message
+    full = f"{DISK_FULL_MESSAGE} ({lost} log lines not stored)"
+    if status == RunStatus.SUCCESS:
+        return RunStatus.FAILURE, full
+    return status, f"{message}; {full}"
 
 
 @dataclass
@@ -50,22 +63,13 @@ class Outcome:
     lines: int = 0
     bytes_total: int = 0
     dropped: int = 0
+    lost: bool = False  # the run was taken from us (reconciled) while we ran it
+    # the resource summary (runs.engine.monitor.Usage.summary); None without a process
+    cpu_seconds: float | None = None
     cpu_avg: float | None = None
     cpu_max: float | None = None
     mem_avg: int | None = None
     mem_max: int | None = None
-    lost: bool = False  # the run was taken from us (reconciled) while we ran it
-
-    def summarize(self, readings: list[tuple[float, int]]) -> None:
-        """Average and peak CPU % and RSS over every (cpu, rss) reading of the run."""
-        if not readings:
-            return
-        cpus = [cpu for cpu, _ in readings]
-        rsss = [rss for _, rss in readings]
-        self.cpu_avg = sum(cpus) / len(cpus)
-        self.cpu_max = max(cpus)
-        self.mem_avg = int(sum(rsss) / len(rsss))
-        self.mem_max = max(rsss)
 
 
 def write_rows(run_id, rows, samples) -> None:

@@ -1,5 +1,5 @@
 """Process-tree handling for runs: the environment and marker variable, reaping, group/escapee
-kills, subreaper, samples (docs/architecture.md, record 5).
+kills, subreaper (docs/architecture.md, record 5).
 
 No Django here. A run's processes are its process group (the child is a session leader) plus
 any descendant that escaped the group (setsid, double fork): those still carry the marker
@@ -17,7 +17,10 @@ import subprocess
 
 import psutil
 
+from taskflow_site.lib.jobuser import Identity
+
 MARKER = "TASKFLOW_RUN_ID"
+PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 TOTAL_MEMORY = psutil.virtual_memory().total
 # the server's own variables that never reach a job, whatever the allowlist says
@@ -38,15 +41,24 @@ NEVER_PASSED = {
 
 
 def environment(
-    allowlist, *, env: dict[str, str], secret_env: dict[str, str], run_id: str, job_id: str
+    allowlist,
+    *,
+    env: dict[str, str],
+    secret_env: dict[str, str],
+    run_id: str,
+    job_id: str,
+    identity: Identity | None = None,
 ) -> dict[str, str]:
-    """A run's environment: the allowlisted server variables (never NEVER_PASSED), the job's
-    variables and secrets, the run's marker and TASKFLOW_JOB_ID."""
+    """A run's environment: the allowlisted server variables (never NEVER_PASSED), HOME, USER
+    and LOGNAME of the job user when it runs as one, the job's variables and secrets, the
+    run's marker and TASKFLOW_JOB_ID."""
     result = {
         name: os.environ[name]
         for name in allowlist
         if name in os.environ and name not in NEVER_PASSED
     }
+    if identity is not None:
+        result.update(HOME=identity.home, USER=identity.name, LOGNAME=identity.name)
     result.update(env)
     result.update(secret_env)
     result.update({MARKER: run_id, "TASKFLOW_JOB_ID": job_id, "PYTHONUNBUFFERED": "1"})
@@ -91,6 +103,14 @@ def become_subreaper() -> bool:
         return False
 
 
+def die_with_parent(sig: int = signal.SIGKILL) -> bool:
+    """This process gets `sig` when the one that forked it dies, even by SIGKILL (Linux)."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 def own_children() -> list[int]:
     """PIDs of this process's direct children, cheaply (/proc/self/task/*/children)."""
     pids: list[int] = []
@@ -107,20 +127,31 @@ def own_children() -> list[int]:
     return pids
 
 
-def escapees(pgid: int | None, run_id: str) -> list[int]:
+def escapees(pgid: int | None, run_id: str, uid: int | None = None) -> list[int]:
     """Orphans of a run re-parented to us (a subreaper): our children other than the run's
-    own process that carry its marker."""
+    own process that carry its marker. A run under a job user `uid` whose environment we may
+    not read (no CAP_SYS_PTRACE): our children of that uid are its own, as a drain executes
+    one run at a time."""
     if pgid is None:
         return []
-    return [pid for pid in own_children() if pid != pgid and has_marker(pid, run_id)]
+    return [pid for pid in own_children() if pid != pgid and has_marker(pid, run_id, uid)]
 
 
-def has_marker(pid: int, run_id: str) -> bool:
+def has_marker(pid: int, run_id: str, uid: int | None = None) -> bool:
     try:
         with open(f"/proc/{pid}/environ", "rb") as handle:
             return f"{MARKER}={run_id}".encode() in handle.read().split(b"\0")
+    except PermissionError:
+        return uid is not None and _owner(pid) == uid
     except OSError:
         return False
+
+
+def _owner(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
 
 
 def reap(pid: int) -> None:
@@ -235,60 +266,6 @@ def kill_run_processes(
     return labels
 
 
-class TreeSampler:
-    """CPU%/RSS of a process tree. Keeps psutil.Process objects between samples because
-    cpu_percent() needs two readings of the same object."""
-
-    def __init__(self, root_pid: int, extra_pids=None):
-        self.root_pid = root_pid
-        self.extra_pids = extra_pids  # callable returning more pids (escapees)
-        self.cache: dict[int, psutil.Process] = {}
-        self.total_memory = TOTAL_MEMORY
-
-    def _tree(self) -> list[psutil.Process]:
-        pids = set()
-        try:
-            root = self.cache.get(self.root_pid) or psutil.Process(self.root_pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            procs = []
-        if self.extra_pids is not None:
-            for pid in self.extra_pids():
-                if pid not in {proc.pid for proc in procs}:
-                    try:
-                        extra = psutil.Process(pid)
-                        procs.extend([extra, *extra.children(recursive=True)])
-                    except psutil.Error:
-                        continue
-        tree = []
-        for proc in procs:
-            if proc.pid in pids:
-                continue
-            pids.add(proc.pid)
-            tree.append(self.cache.setdefault(proc.pid, proc))
-        for pid in list(self.cache):
-            if pid not in pids:
-                del self.cache[pid]
-        return tree
-
-    def sample(self) -> tuple[float, int, float] | None:
-        """(cpu percent, rss bytes, memory percent) of the whole tree, or None if it is gone."""
-        cpu = 0.0
-        rss = 0
-        seen = False
-        for proc in self._tree():
-            try:
-                with proc.oneshot():
-                    cpu += proc.cpu_percent(interval=None)
-                    rss += proc.memory_info().rss
-                seen = True
-            except psutil.Error:
-                continue
-        if not seen:
-            return None
-        return cpu, rss, rss * 100.0 / self.total_memory
-
-
 class ExecutorLock:
     """An flock held by the process executing a run, from the claim to the final commit.
 
@@ -318,6 +295,16 @@ class ExecutorLock:
             os.unlink(self.path)  # before closing: a waiter never sees a stale held file
         os.close(self.fd)
         self.fd = None
+
+    def discard(self) -> bool:
+        """Remove the lock file of a run no process executes any more (its executor died
+        without releasing it); never one a live executor holds."""
+        if self.held():
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+            return True
+        return False
 
     def held(self) -> bool:
         """Does a live process hold this run's lock right now?"""

@@ -7,11 +7,13 @@ Both run in the `qcluster` process beside django-q2's Sentinel
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import time
+import uuid
 from datetime import timedelta
 
 import psutil
@@ -20,7 +22,8 @@ from django.utils import timezone
 
 from runs.engine import process
 from runs.engine.claim import FINISH_FIELDS, run_mark_lost, run_timeout
-from runs.engine.executor import executor_lock
+from runs.engine.drain import HANDOVER_SIGNAL
+from runs.engine.executor import LOCK_SUFFIX, executor_lock, executor_lock_dir
 from runs.models import Run, RunStatus, WorkerHeartbeat, WorkerRole
 
 logger = logging.getLogger("taskflow.reconciler")
@@ -87,6 +90,7 @@ def reconcile_step(now_ts: float | None = None) -> bool:
                 )
         run_mark_lost(run=run, reason="worker lost")
         did = True
+    locks_sweep()
     host = socket.gethostname()
     for beat in WorkerHeartbeat.objects.filter(role=WorkerRole.WORKER):
         if beat.heartbeat_at < stale_before - timedelta(minutes=5) or (
@@ -95,6 +99,33 @@ def reconcile_step(now_ts: float | None = None) -> bool:
             beat.delete()
             did = True
     return did
+
+
+def locks_sweep() -> int:
+    """Remove this host's per-run lock files that no executor holds and whose run is no longer
+    running here (an executor killed before it could release its lock); returns how many."""
+    try:
+        names = [name for name in os.listdir(executor_lock_dir()) if name.endswith(LOCK_SUFFIX)]
+    except OSError:
+        return 0
+    ids = {name[len("run-") : -len(LOCK_SUFFIX)] for name in names if name.startswith("run-")}
+    if not ids:
+        return 0
+    running = {
+        str(pk)
+        for pk in Run.objects.filter(pk__in=_uuids(ids), status=RunStatus.RUNNING).values_list(
+            "pk", flat=True
+        )
+    }
+    return sum(executor_lock(run_id).discard() for run_id in ids - running)
+
+
+def _uuids(values) -> list[uuid.UUID]:
+    found = []
+    for value in values:
+        with contextlib.suppress(ValueError):
+            found.append(uuid.UUID(value))
+    return found
 
 
 class Dispatcher:
@@ -113,13 +144,18 @@ class Dispatcher:
             return settings.TASKFLOW["WORKERS"]
 
     def live(self) -> int:
-        """Fresh drain loops that are not retired, or retired but still executing a run."""
+        """This cluster's fresh drain loops (its workers' pids) that are not retired, or retired
+        but still executing a run. Other hosts and a cluster handing over to us keep their own
+        count: each delivers to its own queue, and a replaced cluster's drains only finish."""
         fresh_after = timezone.now() - timedelta(seconds=settings.TASKFLOW["STALE_AFTER_SECONDS"])
         rows = WorkerHeartbeat.objects.filter(
-            role=WorkerRole.WORKER, heartbeat_at__gte=fresh_after
+            role=WorkerRole.WORKER, heartbeat_at__gte=fresh_after, hostname=socket.gethostname()
         ).values_list("retired_at", "hostname", "pid")
+        mine = {os.getpid(), *(proc.pid for proc in psutil.Process().children(recursive=True))}
         live = 0
         for retired, hostname, pid in rows:
+            if pid not in mine:
+                continue
             if (
                 retired is None
                 or Run.objects.filter(status=RunStatus.RUNNING, worker=f"{hostname}:{pid}").exists()
@@ -142,6 +178,36 @@ class Dispatcher:
             async_task("runs.tasks.run_drain", q_options={"task_name": "drain"})
         self.last_enqueue = time.monotonic()
         return True
+
+
+def _our_drains(*, busy_only: bool) -> list[WorkerHeartbeat]:
+    """Heartbeats of the drain loops that are children of this process (this cluster)."""
+    children = {proc.pid for proc in psutil.Process().children(recursive=True)}
+    beats = WorkerHeartbeat.objects.filter(role=WorkerRole.WORKER, hostname=socket.gethostname())
+    if busy_only:
+        beats = beats.filter(retired_at__isnull=True)
+    return [beat for beat in beats if beat.pid in children]
+
+
+def drains_hand_over(*, stop_deliveries, bound: float) -> bool:
+    """Cluster replacement (the supervisor's reload): django-q2 takes no new delivery, and each
+    of our drains finishes the run it holds, takes nothing new and returns. Waits until none of
+    our drains holds a run, at most `bound` seconds; False when some still do (the caller then
+    interrupts them, as on a stop)."""
+    stop_deliveries()
+    host = socket.gethostname()
+    deadline = time.monotonic() + bound
+    while True:
+        # again each round: a delivery the pusher handed out just before stopping
+        for beat in _our_drains(busy_only=True):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(beat.pid, HANDOVER_SIGNAL)
+        workers = [f"{host}:{beat.pid}" for beat in _our_drains(busy_only=False)]
+        if not Run.objects.filter(status=RunStatus.RUNNING, worker__in=workers).exists():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
 
 
 def drains_interrupt() -> int:

@@ -6,8 +6,10 @@ running; docs/architecture.md, record 4): `skip` records each as a skipped run (
 as its system line, like every skipped run); `run_once` starts one catch-up run for the latest
 missed slot (none when an on-time run fires in the same tick) and records the rest as skipped;
 `run_all` starts a catch-up run for each missed slot within `catchup_window_seconds` and records
-older ones as skipped. Enabling a job (or changing its schedule or zone) is a fresh start from
-now: no past slot ever fires because of it.
+older ones as skipped. After a long outage only the most recent MISSED_RECORD_LIMIT + 1 slots
+are itemised (and, under run_all, run); one more skipped row, at the oldest slot, says how
+many were not listed and how many of them run_all left unrun. Enabling a job (or changing its
+schedule or zone) is a fresh start from now: no past slot ever fires because of it.
 """
 
 from __future__ import annotations
@@ -16,16 +18,14 @@ import dataclasses
 import logging
 import math
 import time
-from collections import deque
 from datetime import UTC, datetime, timedelta
-from itertools import chain
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
 from jobs.models import CatchupPolicy, Job
-from jobs.schedule import schedule_iter, schedule_next
+from jobs.schedule import schedule_next, schedule_window
 from jobs.services import job_schedule
 from runs.engine.heartbeats import heartbeat_beat
 from runs.models import TriggerType
@@ -36,7 +36,6 @@ logger = logging.getLogger("taskflow.scheduler")
 
 # A slot older than this when the tick sees it was missed (scheduler down or stalled).
 MISSED_AFTER_SECONDS = 60
-MISSED_SCAN_LIMIT = 100_000  # slots walked per job per tick after a long outage
 MISSED_RECORD_LIMIT = 200  # missed slots itemised as skipped runs (the most recent ones)
 TICK_BATCH = 1000  # due jobs read per query (the loop continues until none is left)
 TICK_COMMIT_EVERY = 50  # jobs per transaction: short write locks on SQLite, few commits
@@ -94,19 +93,14 @@ def _due_slots(
     job: Job, schedule: dict, now: datetime
 ) -> tuple[list[datetime], int, datetime | None]:
     """Slots from next_run_at up to now (the most recent MISSED_RECORD_LIMIT + 1 of them), how
-    many there were (capped by MISSED_SCAN_LIMIT), and the first slot after now."""
-    kept: deque[datetime] = deque(maxlen=MISSED_RECORD_LIMIT + 1)
-    total = 0
-    for slot in chain([job.next_run_at], schedule_iter(schedule, job.timezone, job.next_run_at)):
-        if slot > now:
-            return list(kept), total, slot
-        if total >= MISSED_SCAN_LIMIT:
-            break
-        kept.append(slot)
-        total += 1
-    else:
-        return list(kept), total, None  # the schedule has ended
-    return list(kept), total, schedule_next(schedule, job.timezone, now)
+    many there were (counted, not walked: exact after any outage), and the first slot after
+    now."""
+    first = job.next_run_at
+    recent, later = schedule_window(
+        schedule, job.timezone, first, now, keep=MISSED_RECORD_LIMIT + 1
+    )
+    slots = recent if later > MISSED_RECORD_LIMIT else [first, *recent]
+    return slots, later + 1, schedule_next(schedule, job.timezone, now)
 
 
 @dataclasses.dataclass
@@ -159,12 +153,32 @@ def _job_plan(job: Job, now: datetime) -> _Firing:
 
     for slot, reason in skipped:
         plan.skipped.setdefault(reason, []).append(slot)
-    if unlisted and skipped:
-        oldest = skipped[0][0]
-        extra = f" ({unlisted} earlier missed slots not listed)"
-        plan.skipped[skipped[0][1]].remove(oldest)
-        plan.skipped.setdefault(skipped[0][1] + extra, []).append(oldest)
+    if unlisted:
+        plan.skipped[_unlisted_reason(job, schedule, slots[0], unlisted, now)] = [job.next_run_at]
     return plan
+
+
+def _unlisted_reason(job: Job, schedule: dict, oldest: datetime, unlisted: int, now) -> str:
+    """What the one row standing for the oldest slots (those not listed one by one) says: how
+    many, and under run_all how many of them were inside the catch-up window but not run."""
+    reason = (
+        f"missed: {unlisted} earlier missed slots not listed one by one, from "
+        f"{_fmt(job.next_run_at)} to before {_fmt(oldest)}"
+    )
+    if job.catchup_policy != CatchupPolicy.RUN_ALL:
+        return reason
+    cutoff = now - timedelta(seconds=job.catchup_window_seconds)  # run_all: slot >= cutoff
+    if cutoff <= job.next_run_at:
+        wanted = unlisted
+    elif cutoff >= oldest:
+        wanted = 0
+    else:  # the slots in [cutoff, oldest)
+        tiny = timedelta(microseconds=1)
+        wanted = schedule_window(schedule, job.timezone, cutoff - tiny, oldest - tiny, keep=0)[1]
+    return (
+        f"{reason}; not run: {wanted} of them were within the catch-up window, but run_all "
+        f"catches up at most the last {MISSED_RECORD_LIMIT + 1} missed slots"
+    )
 
 
 def _plans_apply(plans: list[_Firing], now: datetime) -> int:

@@ -112,7 +112,7 @@
   Viewer.prototype.start = function () {
     var self = this;
     this.initCharts();
-    this.loadSamples();
+    this.samplesLoaded = this.loadSamples();
     this.setStatus(this.run.status, this.run.exitCode, this.run.duration);
     this.tailStart = Math.max(0, (this.run.logLines || 0) - TAIL);
     this.last = this.tailStart;
@@ -164,7 +164,8 @@
     if (this.finalSeen && this.run.logLines === 0) { this.setLive("off", "finished"); return; }
     var ws;
     try {
-      ws = new WebSocket(TF.wsUrl(this.data.wsPath + "?after=" + this.last));
+      // batch=1: floods arrive as log_batch frames (per-line "log" messages are the default)
+      ws = new WebSocket(TF.wsUrl(this.data.wsPath + "?after=" + this.last + "&batch=1"));
     } catch (e) { this.startPolling(); return; }
     this.socket = ws;
     var opened = false;
@@ -321,6 +322,8 @@
   };
 
   Viewer.prototype.setProgress = function (pct) {
+    // lines painted after the final status (a frame later) must not pull a success back
+    if (this.finalSeen && this.status === "success") pct = 100;
     var box = this.root.querySelector("[data-tf-progress]");
     box.hidden = false;
     this.root.querySelector("[data-tf-progress-bar]").style.width = Math.min(100, pct) + "%";
@@ -341,6 +344,7 @@
       if (!this.finalSeen) this.refreshDetails();
       this.finalSeen = true;
       if (status === "success") this.setProgressDone();
+      if (!this.samples.t.length) this.noSamples();
     }
     var cancel = this.root.querySelector("[data-tf-cancel-form]");
     if (cancel) cancel.hidden = finished;
@@ -363,6 +367,18 @@
         TF.localizeTimes(form);
       })
       .catch(function () { /* the live part above already shows the outcome */ });
+  };
+
+  /* A run shorter than the sampling interval has no samples: say so instead of empty axes. */
+  Viewer.prototype.noSamples = function () {
+    var self = this;
+    (this.samplesLoaded || Promise.resolve()).then(function () {
+      if (self.samples.t.length) return;
+      ["[data-tf-cpu-now]", "[data-tf-mem-now]"].forEach(function (sel) {
+        self.root.querySelector(sel).replaceChildren(TF.el("small", { text: "too short to sample" }));
+      });
+      self.root.setAttribute("data-tf-samples", "0");
+    });
   };
 
   Viewer.prototype.setProgressDone = function () {

@@ -1,9 +1,49 @@
-/* Job editor: the schedule multi-selector (grids, presets, live preview) and kind switching. */
+/* Job editor: the schedule multi-selector (grids, presets, live preview) and kind switching.
+   A new job is manual-only until a schedule is chosen: clicking the grid, a preset or typing a
+   cron expression ticks "Run on a schedule"; "Every minute" is an explicit preset (the cron
+   expression `* * * * *`), never what an untouched grid means. The cron field is checked here
+   while typing and only a well-formed expression is sent for a preview. */
 (function () {
   "use strict";
   var FIELDS = ["years", "months", "days", "weekdays", "hours", "minutes"];
+  var EVERY_MINUTE = "* * * * *";
+  var MACROS = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"];
+  var CRON = [  // name, low, high, names (index + low = value), as jobs/schedule.py reads them
+    ["minute", 0, 59, null], ["hour", 0, 23, null], ["day-of-month", 1, 31, null],
+    ["month", 1, 12, ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]],
+    ["day-of-week", 0, 7, ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]],
+  ];
+
+  /* What is wrong with a cron expression as typed (null: well-formed, or empty). The server
+     still judges it (e.g. a day no selected month has); this keeps half-typed input local. */
+  function cronProblem(expr) {
+    if (!expr) return null;
+    if (expr.charAt(0) === "@") return MACROS.indexOf(expr.toLowerCase()) >= 0 ? null : "Unknown macro; known: " + MACROS.join(", ") + ".";
+    var parts = expr.split(/\s+/);
+    if (parts.length !== 5) return "A cron expression has 5 fields (minute hour day-of-month month day-of-week); " + parts.length + " so far.";
+    for (var i = 0; i < 5; i++) {
+      if (!cronFieldOk(parts[i], CRON[i])) return "Bad " + CRON[i][0] + " field \u201c" + parts[i] + "\u201d (" + CRON[i][1] + "\u2013" + CRON[i][2] + ", lists, ranges, steps, *).";
+    }
+    return null;
+  }
+
+  function cronFieldOk(text, spec) {
+    function value(v) {
+      var n = /^\d+$/.test(v) ? Number(v) : (spec[3] ? spec[3].indexOf(v.toUpperCase()) + spec[1] : NaN);
+      return n >= spec[1] && n <= spec[2] ? n : null;
+    }
+    return text.split(",").every(function (item) {
+      var step = item.split("/");
+      if (step.length > 2 || (step.length === 2 && !/^[1-9]\d*$/.test(step[1]))) return false;
+      if (step[0] === "*") return true;
+      var ends = step[0].split("-");
+      if (ends.length > 2 || ends.some(function (v) { return value(v) === null; })) return false;
+      return ends.length === 1 || value(ends[0]) <= value(ends[1]);
+    });
+  }
 
   function setup(root) {
+    var scheduled = document.getElementById("id_has_schedule");
     var hidden = document.getElementById("id_schedule");
     var cron = document.getElementById("id_cron_expr");
     var zoneInput = document.getElementById("id_timezone");
@@ -35,13 +75,13 @@
       var cells = TF.el("div", { class: "tf-cells", role: "group", "aria-label": field });
       cells.style.setProperty("--cols", grid.getAttribute("data-cols"));
       var any = TF.el("button", { type: "button", class: "tf-any", "data-any": field, text: "any" });
-      any.addEventListener("click", function () { state[field].clear(); changed(); });
+      any.addEventListener("click", function () { state[field].clear(); chosen(); });
       valuesFor(grid).forEach(function (v) {
         var label = labels.length ? labels[v - min] : String(v).padStart(field === "minutes" || field === "hours" ? 2 : 1, "0");
         var cell = TF.el("button", { type: "button", class: "tf-cell", "data-value": String(v), "aria-pressed": "false", text: label });
         cell.addEventListener("click", function () {
           if (state[field].has(v)) state[field].delete(v); else state[field].add(v);
-          changed();
+          chosen();
         });
         cells.appendChild(cell);
       });
@@ -86,6 +126,12 @@
 
     function zone() { return (zoneInput && zoneInput.value.trim()) || "UTC"; }
 
+    /* The user picked something: the job now runs on a schedule. */
+    function chosen() {
+      if (scheduled && !scheduled.checked) { scheduled.checked = true; applyScheduled(); }
+      changed();
+    }
+
     function changed() {
       hidden.value = JSON.stringify(toObject());
       paint();
@@ -96,14 +142,14 @@
       button.addEventListener("click", function () {
         var preset = button.getAttribute("data-preset");
         FIELDS.forEach(function (f) { state[f].clear(); });
+        if (cron) cron.value = preset === "minute" ? EVERY_MINUTE : "";  // other presets are grids
         if (preset === "hourly") state.minutes.add(0);
         if (preset === "daily" || preset === "weekdays") {
           var time = (root.querySelector("[data-preset-time=" + preset + "]").value || "09:00").split(":");
           state.hours.add(Number(time[0])); state.minutes.add(Number(time[1]));
           if (preset === "weekdays") [1, 2, 3, 4, 5].forEach(function (d) { state.weekdays.add(d); });
         }
-        if (cron) cron.value = "";  // a preset is a grid: drop any cron expression
-        changed();
+        chosen();
       });
     });
 
@@ -111,6 +157,9 @@
     function schedulePreview() { clearTimeout(timer); timer = setTimeout(preview, 250); }
     function preview() {
       var mine = ++seq;
+      if (scheduled && !scheduled.checked) { show(zone(), [], null, "Manual only: no scheduled runs."); return; }
+      var problem = cron ? cronProblem(cron.value.trim()) : null;
+      if (problem) { show(zone(), [], { cron_expr: [problem] }); return; }  // no request: quiet
       var body = {
         schedule: Object.assign(toObject(), { cron_expr: cron ? cron.value.trim() : "" }),
         timezone: zone(),
@@ -121,7 +170,7 @@
         if (error.code !== "VALIDATION_ERROR") return;  // a convenience; saving still validates
         show(body.timezone, [], fieldErrors(error.details || {}));
       });
-      function show(timeZone, times, errors) {
+      function show(timeZone, times, errors, note) {
         if (mine !== seq) return;  // an older answer arriving late
         showErrors(errors || {});
         var tbody = root.querySelector("[data-tf-preview]");
@@ -133,7 +182,7 @@
           ]));
         });
         if (!tbody.children.length) {
-          tbody.appendChild(TF.el("tr", {}, [TF.el("td", { colspan: "2", text: errors ? "Fix the schedule to see its next runs." : "Never fires." })]));
+          tbody.appendChild(TF.el("tr", {}, [TF.el("td", { colspan: "2", text: note || (errors ? "Fix the schedule to see its next runs." : "Never fires.") })]));
         }
       }
     }
@@ -175,15 +224,17 @@
       other.hidden = !rest.length;
     }
 
-    var scheduled = document.getElementById("id_has_schedule");
     function applyScheduled() {
       var on = !scheduled || scheduled.checked;
       root.classList.toggle("tf-unscheduled", !on);
       root.querySelector("[data-tf-manual-note]").hidden = on;
     }
-    if (scheduled) scheduled.addEventListener("change", applyScheduled);
+    if (scheduled) scheduled.addEventListener("change", function () { applyScheduled(); schedulePreview(); });
     applyScheduled();
-    if (cron) cron.addEventListener("input", function () { paint(); schedulePreview(); });
+    if (cron) cron.addEventListener("input", function () {
+      if (cron.value.trim() && scheduled && !scheduled.checked) { scheduled.checked = true; applyScheduled(); }
+      paint(); schedulePreview();
+    });
     if (zoneInput) zoneInput.addEventListener("change", function () { paint(); schedulePreview(); });
     if (zoneInput) zoneInput.addEventListener("input", function () { paint(); schedulePreview(); });
     showErrors(TF.jsonData("tf-schedule-errors") || {});

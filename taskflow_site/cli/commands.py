@@ -15,6 +15,8 @@ from taskflow_site.cli.daemon import (
     cmd_start,
     cmd_status,
     cmd_stop,
+    pid_file_for,
+    read_pid,
     remove_pid,
     write_pid,
 )
@@ -22,20 +24,25 @@ from taskflow_site.cli.output import Out
 from taskflow_site.cli.parser import COMMANDS, build_parser, version
 from taskflow_site.cli.supervisor import Supervisor
 from taskflow_site.config import KEYS, Config
+from taskflow_site.lib.jobuser import isolation
 
 EXIT_USAGE = 2
 
 
 def cmd_run(args, config: Config, out: Out) -> int:
+    """The supervisor, in the foreground or as the daemon: either way it writes the PID file,
+    so `status`, `stop` and `restart` find it."""
     out.timestamps = True
-    pid_file = getattr(args, "pid_file", None)
-    if pid_file:
-        write_pid(Path(pid_file), os.getpid())
+    pid_file = Path(getattr(args, "pid_file", None) or pid_file_for(config))
+    pid, state = read_pid(pid_file)
+    if state == "running" and pid != os.getpid():
+        out.error(f"TaskFlow is already running (pid {pid}) with {config.data_dir}")
+        return 1
+    write_pid(pid_file, os.getpid())
     try:
         return Supervisor(args, config, out).run()
     finally:
-        if pid_file:
-            remove_pid(Path(pid_file), os.getpid())
+        remove_pid(pid_file, os.getpid())
 
 
 def cmd_health(args, config: Config, out: Out) -> int:
@@ -84,6 +91,7 @@ def cmd_config(args, config: Config, out: Out) -> int:
         if source != "default":
             shown = out.paint(shown, "1")
         out.say(f"{name:<{width}}  {shown}  {out.paint(source, '2')}")
+    out.say(f"\njobs: {isolation(config.job_user).describe()}")
     return 0
 
 

@@ -1,5 +1,8 @@
 """`taskflow start | stop | restart | status`: `taskflow run` in the background with a PID file
-and a log file under the data directory, and LSB exit codes."""
+and a log file under the data directory, and LSB exit codes.
+
+Every `taskflow run` writes the PID file, in the foreground too, so these commands manage
+whichever TaskFlow uses this data directory (docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -14,11 +17,18 @@ from pathlib import Path
 
 import psutil
 
-from taskflow_site.cli.children import base_url, child_environ, http_get, process_tree
+from taskflow_site.cli.children import (
+    base_url,
+    child_environ,
+    http_get,
+    port_is_free,
+    process_tree,
+)
 from taskflow_site.cli.output import Out
 from taskflow_site.cli.parser import COMMANDS
 from taskflow_site.cli.supervisor import HEALTH_WAIT
 from taskflow_site.config import Config
+from taskflow_site.lib.private import private_file
 
 # `stop` waits this long after SIGTERM before SIGKILL; longer than the supervisor's own grace
 # for its children, so a normal stop never needs the SIGKILL
@@ -47,7 +57,20 @@ def is_taskflow_process(pid: int) -> bool:
     is_ours = any(
         part == "taskflow_site.cli" or Path(part).name == "taskflow" for part in cmdline[:3]
     )
-    return is_ours and "run" in cmdline
+    # `taskflow run`, or plain `taskflow` (run is the default command)
+    return is_ours and ("run" in cmdline or not set(cmdline) & set(COMMANDS))
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Does `pid` itself hold the listening socket on `port`? (The supervisor owns it.)"""
+    try:
+        connections = psutil.Process(pid).net_connections(kind="inet")
+    except psutil.Error:
+        return False
+    return any(
+        conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port
+        for conn in connections
+    )
 
 
 def read_pid(path: Path) -> tuple[int | None, str]:
@@ -65,6 +88,7 @@ def write_pid(path: Path, pid: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temp = path.with_suffix(".pid.tmp")
     temp.write_text(f"{pid}\n")
+    private_file(temp)  # the server's own, like the rest of the data directory
     temp.replace(path)
 
 
@@ -90,6 +114,12 @@ def cmd_start(args, config: Config, out: Out) -> int:
     if state == "stale":
         out.warn(f"removing stale PID file {pid_file} (pid {pid} is not running)")
         pid_file.unlink(missing_ok=True)
+    if not port_is_free(config.host, config.port):
+        out.error(
+            f"port {config.port} on {config.host} is already in use by another program; "
+            "TaskFlow not started (choose another with --port)"
+        )
+        return 1
     log_file = log_file_for(config)
     log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(log_file, "ab") as log:
@@ -103,7 +133,6 @@ def cmd_start(args, config: Config, out: Out) -> int:
             start_new_session=True,
             close_fds=True,
         )
-    write_pid(pid_file, proc.pid)
     url = base_url(config)
     deadline = time.monotonic() + HEALTH_WAIT
     while time.monotonic() < deadline:
@@ -112,8 +141,9 @@ def cmd_start(args, config: Config, out: Out) -> int:
             remove_pid(pid_file, proc.pid)
             out.error(f"TaskFlow exited during start (code {code}); see {log_file}")
             return 1
+        # healthy, and answered through the socket our daemon holds (not another server's)
         status, _ = http_get(f"{url}/health", timeout=2)
-        if status == 200:
+        if status == 200 and listens_on(proc.pid, config.port):
             out.ok(f"TaskFlow started (pid {proc.pid}): {url}/  logs: {log_file}")
             return 0
         time.sleep(0.2)
@@ -149,9 +179,35 @@ def cmd_stop(args, config: Config, out: Out) -> int:
     return 0
 
 
+def web_children(pid: int) -> set[int]:
+    found = set()
+    for proc in process_tree(pid)[1:]:
+        with contextlib.suppress(psutil.Error):
+            if "taskflow_site.cli.web" in proc.cmdline():
+                found.add(proc.pid)
+    return found
+
+
 def cmd_restart(args, config: Config, out: Out) -> int:
-    cmd_stop(args, config, out)
-    return cmd_start(args, config, out)
+    """SIGHUP to a running TaskFlow: a new web process and cluster take over with no downtime
+    (the supervisor keeps the socket); `start` when none runs."""
+    pid_file = pid_file_for(config)
+    pid, state = read_pid(pid_file)
+    if state != "running":
+        return cmd_start(args, config, out)
+    old_web = web_children(pid)
+    os.kill(pid, signal.SIGHUP)
+    out.say(f"Reloading TaskFlow (pid {pid})...")
+    url = base_url(config)
+    deadline = time.monotonic() + HEALTH_WAIT + 10
+    while time.monotonic() < deadline and is_taskflow_process(pid):
+        new_web = web_children(pid) - old_web
+        if new_web and http_get(f"{url}/health", timeout=2)[0] == 200:
+            out.ok(f"TaskFlow restarted (pid {pid}, web pid {min(new_web)}): {url}/")
+            return 0
+        time.sleep(0.2)
+    out.error(f"TaskFlow did not finish reloading; see {log_file_for(config)}")
+    return 1
 
 
 def cmd_status(args, config: Config, out: Out) -> int:

@@ -13,9 +13,9 @@ from taskflow_site.config import Config, load_config
 COMMANDS = {
     "run": "Start TaskFlow in the foreground (default)",
     "start": "Start as a daemon process (PID file, log file)",
-    "stop": "Stop the running daemon (SIGTERM, 10 s, then SIGKILL)",
-    "restart": "Restart the daemon",
-    "status": "Show daemon status (exit 0 running, 3 not running, 1 stale PID file)",
+    "stop": "Stop the running TaskFlow, daemon or foreground (SIGTERM, 10 s, then SIGKILL)",
+    "restart": "Replace the web process and cluster without downtime (start if not running)",
+    "status": "Show whether TaskFlow runs (exit 0 running, 3 not running, 1 stale PID file)",
     "health": "Check the health endpoint (exit 0 when healthy)",
     "version": "Show version info",
     "config": "Show the effective configuration and where each value comes from",

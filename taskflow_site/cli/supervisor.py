@@ -1,40 +1,99 @@
-"""`taskflow run`: apply migrations, start daphne (HTTP + WebSockets) and the cluster
-(`manage.py qcluster`), watch them, and stop the whole tree together (docs/architecture.md,
-record 13)."""
+"""`taskflow run`: own the listening socket, apply migrations, start the web process (daphne on
+that socket, taskflow_site/cli/web.py) and the cluster (`manage.py qcluster`), watch them,
+replace them without downtime on SIGHUP, and stop the whole tree together
+(docs/architecture.md, record 13)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
 
+import psutil
+
 from taskflow_site.cli.children import (
+    PortInUse,
     base_url,
+    become_subreaper,
+    bind_listener,
+    bind_unix_listener,
     child_environ,
     die_with_parent,
     django_command,
     http_get,
-    terminate_trees,
+    process_tree,
+    reap_orphans,
+    served_host,
+    stop_everything,
 )
 from taskflow_site.cli.output import Out
 from taskflow_site.cli.parser import version
 from taskflow_site.config import Config
+from taskflow_site.lib.jobuser import isolation, job_user_error
 
 # shorter than `taskflow stop`'s 10 s, so a normal stop never needs that SIGKILL
 CHILD_GRACE = 8.0
 HEALTH_WAIT = 60.0
+# On SIGHUP the old cluster finishes the runs it holds for at most this long (then they are
+# interrupted, as on a stop); the old web process finishes its requests (web.DRAIN_SECONDS).
+# HANDOVER_SIGNAL tells it "take nothing new, finish what you hold, exit". Both are the
+# cluster's own (runs.engine.drain), repeated here because the CLI loads no Django.
+HANDOVER_SECONDS = 300.0
+HANDOVER_SIGNAL = signal.SIGUSR2
+
+
+def stop_tree(proc: subprocess.Popen) -> None:
+    """SIGTERM one child, give its tree CHILD_GRACE, SIGKILL what is left of it."""
+    tree = process_tree(proc.pid)
+    proc.terminate()
+    _, alive = psutil.wait_procs(tree, timeout=CHILD_GRACE)
+    for leftover in alive:
+        with contextlib.suppress(psutil.Error):
+            leftover.kill()
+    proc.wait(5)
+
+
+class Retiring:
+    """An old child finishing its work after a reload; killed with its tree past `deadline`."""
+
+    def __init__(self, name: str, proc: subprocess.Popen, deadline: float):
+        self.name = name
+        self.proc = proc
+        self.deadline = deadline
+        self.tree: dict[int, psutil.Process] = {}
+        self.remember_tree()
+
+    def remember_tree(self) -> None:
+        # merged, never replaced: a dying root has already lost its children to us
+        for proc in process_tree(self.proc.pid):
+            self.tree.setdefault(proc.pid, proc)
+
+    def done(self) -> bool:
+        if self.proc.poll() is None:
+            if time.monotonic() < self.deadline:
+                self.remember_tree()
+                return False
+            self.proc.kill()
+            self.proc.wait(5)
+        # whatever it left behind (re-parented to us) goes with it
+        for proc in self.tree.values():
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        return True
 
 
 class Supervisor:
-    """Start daphne and the cluster, watch them, stop all of them together.
+    """Start the web process and the cluster, watch them, stop all of them together.
 
     A child that dies takes the whole tree down with a non-zero exit: restarting is the job of
     whoever started us (systemd Restart=on-failure, Docker's restart policy), which also
-    restarts the half that was still running so both come back in a known state.
+    restarts the half that was still running so both come back in a known state. We are the
+    children's subreaper, so "the whole tree" includes what a dead child left behind.
     """
 
     def __init__(self, args: argparse.Namespace, config: Config, out: Out):
@@ -43,24 +102,66 @@ class Supervisor:
         self.out = out
         self.env = child_environ(args, config)
         self.children: dict[str, subprocess.Popen] = {}
+        self.retiring: list[Retiring] = []
+        self.listener = None
+        self.unix_listener = None  # config.socket: a proxy on this machine connects here
         self.stop_signal: int | None = None
+        self.reload_wanted = False
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_signal = signum
+
+    def _on_reload(self, signum, frame) -> None:
+        self.reload_wanted = True
 
     def _forward_stack_dump(self, signum, frame) -> None:
         for proc in self.children.values():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGUSR1)
 
-    def spawn(self, name: str, argv: list[str]) -> None:
-        self.children[name] = subprocess.Popen(
+    def spawn(self, argv: list[str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+        return subprocess.Popen(
             argv,
             env=self.env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # own group: Ctrl-C reaches us, we stop them in order
             preexec_fn=die_with_parent,  # the supervisor has no threads: safe
+            pass_fds=pass_fds,
         )
+
+    def spawn_ready(self, name: str) -> tuple[subprocess.Popen, int]:
+        """A web process (on our socket) or a cluster that writes "ready" to a pipe once it
+        serves; returns it and the pipe's read end."""
+        ready_read, ready_write = os.pipe()
+        if name == "web":
+            listening = [sock.fileno() for sock in (self.listener, self.unix_listener) if sock]
+            argv = [sys.executable, "-m", "taskflow_site.cli.web"]
+            for fd in listening:
+                argv += ["--fd", str(fd)]
+            fds: tuple[int, ...] = (*listening, ready_write)
+        else:
+            argv, fds = django_command("qcluster"), (ready_write,)
+        proc = self.spawn([*argv, "--ready-fd", str(ready_write)], pass_fds=fds)
+        os.close(ready_write)
+        return proc, ready_read
+
+    def wait_ready(self, proc: subprocess.Popen, ready_read: int) -> bool:
+        deadline = time.monotonic() + HEALTH_WAIT
+        try:
+            while time.monotonic() < deadline and proc.poll() is None:
+                if self.stop_signal is not None:
+                    return False
+                if select.select([ready_read], [], [], 0.2)[0]:
+                    return os.read(ready_read, 16).startswith(b"ready")
+            return False
+        finally:
+            os.close(ready_read)
+
+    def keep(self) -> set[int]:
+        """Our own Popen children (collected by their Popen, not by reap_orphans)."""
+        return {proc.pid for proc in self.children.values()} | {
+            old.proc.pid for old in self.retiring
+        }
 
     def dead_child(self) -> tuple[str, int] | None:
         for name, proc in self.children.items():
@@ -102,45 +203,74 @@ class Supervisor:
             (self.out.say if database.get("ok") else self.out.warn)(line)
         elif database:
             self.out.say(f"Database: {database.get('vendor')}")
-        status, setup = http_get(f"{url}/setup/status", timeout=2)
+        status, setup = http_get(f"{url}/setup/status", timeout=2, host=served_host(self.config))
         if status == 200 and (setup.get("data") or {}).get("needsSetup"):
             self.out.say(f"No user exists yet: open {url}/setup to create the first admin.")
         self.out.ok(f"TaskFlow {version()} is ready: {url}/")
 
+    def reload(self) -> None:
+        """A new web process and cluster take over; the old ones finish and exit. The socket
+        never closes, so no connection is refused; no running job is interrupted. Each old
+        child is told to go only once its successor is ready."""
+        self.reload_wanted = False
+        self.out.say("Reloading (SIGHUP): a new web process and cluster take over...")
+        deadline = time.monotonic() + HANDOVER_SECONDS + CHILD_GRACE
+        for name, farewell in (("web", signal.SIGTERM), ("cluster", HANDOVER_SIGNAL)):
+            new, ready = self.spawn_ready(name)
+            if not self.wait_ready(new, ready):
+                stop_tree(new)
+                self.out.error(f"the new {name} process did not start; the old one goes on")
+                return
+            old = self.children[name]
+            self.retiring.append(Retiring(name, old, deadline))
+            self.children[name] = new
+            os.kill(old.pid, farewell)  # web: graceful drain; cluster: hand over
+        web, cluster = self.children["web"].pid, self.children["cluster"].pid
+        self.out.ok(f"Reloaded: web pid {web}, cluster pid {cluster}")
+
+    def watch_retiring(self) -> None:
+        for old in list(self.retiring):
+            if old.done():
+                self.retiring.remove(old)
+                self.out.say(f"the previous {old.name} process ({old.proc.pid}) has finished")
+
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGHUP, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_reload)
         if self.config.debug:  # children dump their threads' stacks (faulthandler, settings)
             signal.signal(signal.SIGUSR1, self._forward_stack_dump)
         url = base_url(self.config)
         self.out.say(f"Starting TaskFlow {version()} on {url}")
+        if job_user_error(self.config.job_user):
+            self.out.error(f"job_user: {job_user_error(self.config.job_user)}")
+            return 1
+        jobs = isolation(self.config.job_user)
+        (self.out.say if jobs.separated else self.out.warn)(f"Jobs: {jobs.describe()}")
+        try:  # before anything else: a taken port is an error, never "someone else answered"
+            self.listener = bind_listener(self.config.host, self.config.port)
+            if self.config.socket:
+                self.unix_listener = bind_unix_listener(self.config.socket)
+        except PortInUse as exc:
+            self.out.error(str(exc))
+            return 1
+        except OSError as exc:
+            if self.listener is None:
+                raise
+            self.out.error(f"cannot listen on {self.config.socket}: {exc.strerror}")
+            return 1
+        become_subreaper()
         code = self.migrate()
         if code != 0:
             self.out.error(f"migrations failed (exit {code})")
             return 1
         if self.stop_signal is not None:
             return 0
-        self.spawn(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                self.config.host,
-                "-p",
-                str(self.config.port),
-                "-v",  # no access log: the reverse proxy keeps one
-                "0",
-                # no --proxy-headers: daphne trusts the left-most X-Forwarded-For entry, which
-                # a client can forge; DRF's NUM_PROXIES (trusted_proxies) picks the right one
-                "--no-server-name",
-                "taskflow_site.asgi:application",
-            ],
-        )
-        self.spawn("cluster", django_command("qcluster"))
         try:
+            web, ready = self.spawn_ready("web")
+            self.children["web"] = web
+            self.children["cluster"] = self.spawn(django_command("qcluster"))
+            self.wait_ready(web, ready)
             body = self.wait_until_healthy(url)
             if body is not None:
                 self.announce(url, body)
@@ -150,6 +280,10 @@ class Supervisor:
                     name, code = dead
                     self.out.error(f"the {name} process exited with code {code}; stopping")
                     return 1
+                if self.reload_wanted:
+                    self.reload()
+                self.watch_retiring()
+                reap_orphans(self.keep())
                 time.sleep(0.2)
             self.out.say(f"Stopping TaskFlow ({signal.Signals(self.stop_signal).name})...")
             return 0
@@ -157,9 +291,16 @@ class Supervisor:
             self.shutdown()
 
     def shutdown(self) -> None:
-        pids = [proc.pid for proc in self.children.values() if proc.poll() is None]
-        terminate_trees(pids, CHILD_GRACE)
-        for proc in self.children.values():
+        procs = [*self.children.values(), *(old.proc for old in self.retiring)]
+        live = [proc.pid for proc in procs if proc.poll() is None]
+        stop_everything(live, CHILD_GRACE, keep=self.keep())
+        for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(1)
+        if self.listener is not None:
+            self.listener.close()
+        if self.unix_listener is not None:
+            self.unix_listener.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self.config.socket)
         self.out.say("TaskFlow stopped.")

@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import ValidationError
+from django.db import DataError
 from django.http import Http404
 from django.utils.html import format_html
 
 from taskflow_site.lib.formatting import bytes_text, duration_text
 
-__all__ = ["RoleScopedAdmin", "bytes_text", "duration_text", "status_badge", "time_tag"]
+__all__ = [
+    "LookupGuard",
+    "RoleScopedAdmin",
+    "bytes_text",
+    "duration_text",
+    "status_badge",
+    "time_tag",
+]
+
+
+class LookupGuard:
+    """A changelist filter the database cannot take (`?job=notuuid`, `?at__year=99999999999`,
+    an id past 64 bits) is the admin's "invalid lookup" answer (a redirect to ?e=1), never a
+    server error. The admin site mixes this into every model admin it registers."""
+
+    def get_changelist_instance(self, request):
+        try:  # ChangeList counts its rows on creation: a bad filter fails here, not later
+            return super().get_changelist_instance(request)
+        except (OverflowError, ValidationError, ValueError, DataError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
 
 
 class RoleScopedAdmin(admin.ModelAdmin):

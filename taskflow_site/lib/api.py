@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.templatetags.static import static
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
-from drf_spectacular.views import SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+from taskflow_site.lib.diskfull import DISK_FULL_MESSAGE, disk_full_report, is_disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +46,28 @@ class ErrorCode:
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    DISK_FULL = "DISK_FULL"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
 
 
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "Resource already exists."
     default_code = "conflict"
+
+
+class FieldsRefused(exceptions.PermissionDenied):
+    """403 naming the fields the caller may not change (in `details`, field -> message)."""
+
+    def __init__(self, message: str, *, fields: list[str]):
+        super().__init__(message)
+        self.fields = {name: ["Only admins may change this field."] for name in fields}
 
 
 class InvalidCredentials(exceptions.AuthenticationFailed):
@@ -89,7 +109,12 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, TokenError):
         exc = InvalidToken(str(exc))
+    elif isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = PayloadTooLarge(f"The request body is larger than {limit} bytes.")
 
+    if is_disk_full(exc):
+        return disk_full_response(context["request"])
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("unhandled API error", exc_info=exc)
@@ -111,6 +136,7 @@ def exception_handler(exc, context):
         response.status_code = status.HTTP_401_UNAUTHORIZED
     elif isinstance(exc, exceptions.PermissionDenied):
         code, message = ErrorCode.UNAUTHORIZED, _first_message(exc.detail)
+        details = getattr(exc, "fields", None)
     elif isinstance(exc, exceptions.NotFound):
         code, message = ErrorCode.NOT_FOUND, "Resource not found."
     elif isinstance(exc, Conflict):
@@ -123,10 +149,44 @@ def exception_handler(exc, context):
         code, message = ErrorCode.UNSUPPORTED_MEDIA_TYPE, _first_message(exc.detail)
     elif isinstance(exc, exceptions.ParseError):
         code, message = ErrorCode.VALIDATION_ERROR, _first_message(exc.detail)
+    elif isinstance(exc, PayloadTooLarge):
+        code, message = ErrorCode.PAYLOAD_TOO_LARGE, _first_message(exc.detail)
     else:
         code, message = ErrorCode.INTERNAL_ERROR, _first_message(exc.detail)
     response.data = error_body(message, code, details)
     return response
+
+
+def disk_full_response(request):
+    """507 with the error body under /api/ (plain text elsewhere), logged once per interval:
+    the write failed because the data directory's disk is full, not because of a bug."""
+    disk_full_report(f"{request.method} {request.path}")
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            error_body(DISK_FULL_MESSAGE, ErrorCode.DISK_FULL),
+            status=status.HTTP_507_INSUFFICIENT_STORAGE,
+        )
+    else:
+        response = HttpResponse(
+            f"{DISK_FULL_MESSAGE}: free some space and try again.\n",
+            content_type="text/plain",
+            status=status.HTTP_507_INSUFFICIENT_STORAGE,
+        )
+    response._has_been_logged = True  # reported above, once per interval: not per request
+    return response
+
+
+class DiskFullMiddleware:
+    """The same answer for views outside DRF (the admin pages, setup)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        return disk_full_response(request) if is_disk_full(exception) else None
 
 
 def api_not_found(request, exception=None):
@@ -174,8 +234,9 @@ def parse_query(serializer_class, request) -> dict:
     return serializer.validated_data
 
 
-class ApiDocsView(SpectacularSwaggerView):
-    """Swagger UI from our own static files (static/vendor/swagger-ui), never a CDN."""
+class ApiDocsView(SpectacularSwaggerSplitView):
+    """Swagger UI from our own static files (static/vendor/swagger-ui), never a CDN; its
+    start-up script is served at ?script, not inline (the Content-Security-Policy)."""
 
     @staticmethod
     def _swagger_ui_resource(filename):

@@ -9,6 +9,7 @@ connect cannot redirect us. Redirects are followed by hand, each target vetted a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import logging
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+import psutil
 
 # httpx logs every request URL at INFO; webhook URLs often carry a token in the path.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -48,54 +50,125 @@ class Timeout(NetguardError):
     """The request ran past its timeout or deadline."""
 
 
+def _entry_parts(entry: str) -> tuple[str, int | None]:
+    """An allowlist entry as (host or network, port or None): `name`, `name:443`, `10.0.0.0/8`,
+    `10.0.0.5:8443`, `[fd00::1]:8443` (a bare IPv6 address takes no port)."""
+    value = str(entry).strip().lower()
+    if value.startswith("[") and "]:" in value:
+        host, _, port = value[1:].partition("]:")
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+    else:
+        return value.strip("[]"), None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{entry!r}: the port must be 1-65535")
+    return host, int(port)
+
+
 @dataclass(frozen=True)
 class Allowlist:
     """Host names (exact, or `*.example.com` for subdomains) and IP networks that may be reached
-    even though they are private."""
+    even though they are private, each on any port or on the one it names (`host:port`).
 
-    hosts: frozenset[str] = frozenset()
-    networks: tuple[IPNetwork, ...] = ()
+    `own` is TaskFlow's own listener (networks and port): never a target — a job must not
+    drive this server's API from inside it — unless an entry names that host:port itself."""
+
+    hosts: frozenset[tuple[str, int | None]] = frozenset()
+    networks: tuple[tuple[IPNetwork, int | None], ...] = ()
+    own: tuple[tuple[IPNetwork, int], ...] = ()
 
     @classmethod
-    def from_entries(cls, entries: Iterable[str]) -> Allowlist:
+    def from_entries(cls, entries: Iterable[str], *, own=()) -> Allowlist:
         hosts, networks = set(), []
         for raw in entries:
-            entry = str(raw).strip().lower()
-            if not entry:
+            if not str(raw).strip():
                 continue
+            host, port = _entry_parts(raw)
             try:
-                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+                networks.append((ipaddress.ip_network(host, strict=False), port))
             except ValueError:
-                hosts.add(entry.rstrip("."))
-        return cls(frozenset(hosts), tuple(networks))
+                hosts.add((host.rstrip("."), port))
+        return cls(frozenset(hosts), tuple(networks), tuple(own))
 
-    def allows_host(self, host: str) -> bool:
+    def allows_host(self, host: str, port: int | None = None, *, exact: bool = False) -> bool:
         host = host.lower().rstrip(".")
-        if host in self.hosts:
-            return True
-        return any(entry.startswith("*.") and host.endswith(entry[1:]) for entry in self.hosts)
+        for name, listed in self.hosts:
+            if listed is None and exact:
+                continue
+            if listed is not None and listed != port:
+                continue
+            if name == host or (name.startswith("*.") and host.endswith(name[1:])):
+                return True
+        return False
 
-    def allows_ip(self, ip: IPAddress) -> bool:
-        return any(ip.version == net.version and ip in net for net in self.networks)
+    def allows_ip(self, ip: IPAddress, port: int | None = None, *, exact: bool = False) -> bool:
+        for net, listed in self.networks:
+            if listed is None and exact:
+                continue
+            if (listed is None or listed == port) and ip.version == net.version and ip in net:
+                return True
+        return False
+
+    def is_own(self, ip: IPAddress, port: int) -> bool:
+        return any(
+            port == own_port and ip.version == net.version and ip in net
+            for net, own_port in self.own
+        )
+
+
+WILDCARD_HOSTS = {"", "0.0.0.0", "::", "*"}  # noqa: S104 (names of "every interface")
+
+
+def listener_networks(host: str, port: int) -> tuple[tuple[IPNetwork, int], ...]:
+    """Where TaskFlow's own listener on host:port answers (Allowlist.own): that address, or
+    for a wildcard bind every address of this machine's interfaces and loopback."""
+    bare = host.strip("[]").lower()
+    if bare in WILDCARD_HOSTS:
+        found = {"127.0.0.0/8", "::1", "0.0.0.0", "::"}  # noqa: S104
+        for addresses in psutil.net_if_addrs().values():
+            found.update(
+                address.address.split("%", 1)[0]
+                for address in addresses
+                if address.family in (socket.AF_INET, socket.AF_INET6)
+            )
+    else:
+        try:
+            found = {str(ipaddress.ip_address(bare))}
+        except ValueError:  # a name such as localhost
+            found = set()
+            with contextlib.suppress(NetguardError):
+                found = {str(ip) for ip in _resolve(bare, port)}
+    networks = []
+    for text in sorted(found):
+        with contextlib.suppress(ValueError):
+            networks.append((ipaddress.ip_network(text, strict=False), port))
+    return tuple(networks)
 
 
 def allowlist_entry_validate(entry: str) -> str:
-    """Return the cleaned entry (a host name, `*.domain`, an IP or a CIDR) or raise ValueError."""
+    """Return the cleaned entry (a host name, `*.domain`, an IP or a CIDR, each optionally with
+    `:port`) or raise ValueError."""
     value = str(entry).strip().lower()
     if not value:
         raise ValueError("empty entry")
+    host, port = _entry_parts(value)
     try:
-        return str(ipaddress.ip_network(value.strip("[]"), strict=False))
+        network = ipaddress.ip_network(host, strict=False)
     except ValueError:
         pass
-    name = value[2:] if value.startswith("*.") else value
+    else:
+        if port is None:
+            return str(network)
+        text = str(network.network_address if network.num_addresses == 1 else network)
+        return f"[{text}]:{port}" if network.version == 6 else f"{text}:{port}"
+    name = host[2:] if host.startswith("*.") else host
     labels = name.rstrip(".").split(".")
     if not all(
         label and len(label) <= 63 and all(ch.isalnum() or ch == "-" for ch in label)
         for label in labels
     ):
         raise ValueError(f"{entry!r} is neither a host name nor an IP network")
-    return value.rstrip(".")
+    return host.rstrip(".") + (f":{port}" if port is not None else "")
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
@@ -227,9 +300,17 @@ def target_vet(
     scheme, host, port = _split_url(url)
     literal = _literal_ip(host)
     addresses = [literal] if literal is not None else (resolve or _resolve)(host, port)
-    host_allowed = allowlist.allows_host(host)
+    host_allowed = allowlist.allows_host(host, port)
     for ip in addresses:
-        if host_allowed or allowlist.allows_ip(ip):
+        if allowlist.is_own(ip, port) and not (
+            allowlist.allows_host(host, port, exact=True)
+            or allowlist.allows_ip(ip, port, exact=True)
+        ):
+            raise Refused(
+                f"refused: {host}:{port} is TaskFlow's own listener; an admin can allowlist "
+                f"{host}:{port} itself"
+            )
+        if host_allowed or allowlist.allows_ip(ip, port):
             continue
         reason = ip_refusal(ip)
         if reason:

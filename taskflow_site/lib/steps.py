@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from django.db import close_old_connections
 
+from taskflow_site.lib.diskfull import disk_full_report, is_disk_full
+
 logger = logging.getLogger("taskflow.cluster")
 
 
@@ -51,8 +53,11 @@ class ClusterLoop:
             try:
                 if step.run(now):
                     worked.append(step.name)
-            except Exception:  # one failing step must not stop the others
-                logger.exception("cluster step %s failed", step.name)
+            except Exception as exc:  # one failing step must not stop the others
+                if is_disk_full(exc):  # every step fails alike: one line per interval
+                    disk_full_report(f"cluster step {step.name}")
+                else:
+                    logger.exception("cluster step %s failed", step.name)
             step.schedule_after(time.time())
         return worked
 

@@ -44,8 +44,9 @@ def test_it_leaves_users_and_settings_out_of_a_users_app_list(owner_client):
     apps = owner_client.get("/admin/").context["app_list"]
     models = {model["object_name"] for app in apps for model in app["models"]}
     assert {"Job", "Run"} <= models
-    # jobs, runs and (H6's, scoped) notification log: no users, settings, groups, task queue
-    assert models <= {"Job", "Run", "Notification"}
+    # jobs, runs, the (H6's, scoped) notification log, their own API tokens and the audit
+    # entries about them: no users, settings, groups, task queue
+    assert models <= {"Job", "Run", "Notification", "ApiToken", "AuditEntry"}
 
 
 def test_it_gives_admins_users_and_settings(admin_client):

@@ -1,4 +1,4 @@
-"""Login, me, refresh rotation, ws-ticket (the seed's auth endpoints plus refresh)."""
+"""Login, me, refresh rotation, ws-ticket (the auth endpoints of docs/api.md)."""
 
 import pytest
 from rest_framework.test import APIClient

@@ -1,4 +1,4 @@
-"""E8 and the seed's phase-2 limits: login 5/min per socket IP, run 10/min per user,
+"""E8 and the limits of docs/api.md: login 5/min per socket IP, run 10/min per user,
 100/min per user elsewhere. X-Forwarded-For counts only behind configured proxies."""
 
 import pytest
@@ -35,7 +35,8 @@ def test_an_attacker_cannot_lock_the_admin_out_from_another_address(admin_user):
 
 def test_behind_one_trusted_proxy_the_client_is_the_address_the_proxy_appended(owner):
     rest = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
-    with override_settings(REST_FRAMEWORK=rest):
+    proxy = {**settings.TASKFLOW, "TRUSTED_PROXY_ADDRESSES": ["127.0.0.1"]}  # the test client
+    with override_settings(REST_FRAMEWORK=rest, TASKFLOW=proxy):
         for index in range(5):
             # the client forges the left part; the proxy appends the real address
             login("owner", "wrong", HTTP_X_FORWARDED_FOR=f"9.9.9.{index}, 1.2.3.4")

@@ -6,7 +6,7 @@ from django.conf import settings
 pytestmark = pytest.mark.django_db
 
 
-def test_the_schema_lists_every_seed_path(api):
+def test_the_schema_lists_every_documented_path(api):
     response = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     schema = response.json()

@@ -1,14 +1,15 @@
 """E13: schemathesis against our own /api/schema/, as an admin and as a user: no 5xx, every
 response (errors too) conforms to the schema, bad input gets a 4xx with the error envelope.
 
-Bounded: a few examples per operation and generation mode, the whole sweep well under a
-minute. Operations that would end the session being tested (logout, password change) or send
-real mail are covered by their own tests instead.
+Bounded: EXAMPLES per operation and generation mode (TASKFLOW_FUZZ_EXAMPLES raises it for a
+deeper run), the whole sweep a few minutes. Operations that would end the session being tested
+(logout, password change) or send real mail are covered by their own tests instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 
 import hypothesis
 import pytest
@@ -29,7 +30,7 @@ EXCLUDED = {
     ("POST", "/api/settings/smtp/test"),
     ("DELETE", "/api/users/{id}"),
 }
-EXAMPLES = 3
+EXAMPLES = int(os.environ.get("TASKFLOW_FUZZ_EXAMPLES", "10"))
 
 
 @pytest.fixture

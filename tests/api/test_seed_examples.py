@@ -1,5 +1,5 @@
-"""The seed's "Example Responses" reproduced key for key, with the seed's JSON types, and its
-standard success/error format."""
+"""The examples of docs/api.md reproduced key for key, with their JSON types, and the
+success/error format."""
 
 import uuid
 from datetime import datetime

@@ -22,7 +22,7 @@ def test_users_never_see_smtp_or_system_settings(owner_api):
         assert response.json()["code"] == "UNAUTHORIZED"
 
 
-def test_smtp_settings_have_the_seed_keys_and_never_the_password(admin_api):
+def test_smtp_settings_have_the_documented_keys_and_never_the_password(admin_api):
     response = admin_api.put(
         "/api/settings/smtp",
         {

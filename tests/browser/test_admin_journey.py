@@ -96,12 +96,12 @@ async def test_it_builds_runs_and_watches_a_job_then_hides_it_from_others(
     browser = chromium_browser
     errors: list[str] = []
     context = await browser.new_context(
-        viewport={"width": 1366, "height": 900}, timezone_id="America/New_York"
+        viewport={"width": 1366, "height": 900}, timezone_id="America/New_York", locale="en-GB"
     )
     page = await context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
-    # -- dashboard is the first page after login
+    # -- the home is the first page after login
     await login(page, base, "admin")
     await expect(page.locator("[data-kpi=activeJobs]")).to_have_text("0")
     await expect(page.locator("[data-tf-browser-zone]").first).to_have_text("America/New_York")
@@ -138,7 +138,7 @@ async def test_it_builds_runs_and_watches_a_job_then_hides_it_from_others(
     dashboard = await context.new_page()
     dashboard.on("pageerror", lambda exc: errors.append(str(exc)))
     await dashboard.goto(f"{base}/admin/")
-    await expect(dashboard.locator("[data-tf-recent]")).to_contain_text("No runs yet.")
+    await expect(dashboard.locator("[data-tf-timeline]")).to_contain_text("No runs in the last 24")
 
     # -- run it and watch it live: lines while running, a CPU sample, then success
     await page.click("[data-tf-run-now]")
@@ -146,9 +146,8 @@ async def test_it_builds_runs_and_watches_a_job_then_hides_it_from_others(
     run_url = page.url
     await expect(page.locator(".tf-line", has_text="step 1 of 5")).to_be_visible(timeout=30_000)
     await expect(page.locator("[data-tf-status]")).to_have_text("Running")
-    await page.wait_for_function(
-        "Number(document.querySelector('[data-tf-viewer]').dataset.tfSamples || 0) >= 1",
-        timeout=30_000,
+    await expect(page.locator("[data-tf-viewer]")).to_have_attribute(
+        "data-tf-samples", re.compile(r"^[1-9]"), timeout=30_000
     )
     await expect(page.locator("[data-tf-chart=cpu] canvas")).to_be_visible()
     await expect(page.locator("[data-tf-progress]")).to_be_visible()
@@ -162,15 +161,19 @@ async def test_it_builds_runs_and_watches_a_job_then_hides_it_from_others(
 
     # -- the open dashboard caught up without a reload; a fresh one shows the same
     await expect(
-        dashboard.locator("[data-tf-recent] tr[data-status=success]", has_text="browser-job")
-    ).to_be_visible(timeout=15_000)
+        dashboard.locator(".tf-tl-row", has_text="browser-job").locator(
+            ".tf-tl-mark[data-status=success]"
+        )
+    ).to_be_attached(timeout=15_000)
     await expect(dashboard.locator("[data-tf-live]")).to_have_class("tf-dot tf-dot-on")
     await dashboard.close()
     await page.goto(f"{base}/admin/")
-    row = page.locator("[data-tf-recent] tr[data-status=success]", has_text="browser-job")
-    await expect(row).to_be_visible(timeout=15_000)
+    row = page.locator(".tf-tl-row", has_text="browser-job")
+    await expect(row.locator(".tf-tl-mark[data-status=success]")).to_be_attached()
     await expect(page.locator("[data-kpi=activeJobs]")).to_have_text("1")
-    await expect(page.locator("[data-tf-upcoming] tr", has_text="browser-job")).to_be_visible()
+    await expect(
+        page.locator("[data-tf-upcoming] tr", has_text="browser-job").first
+    ).to_be_visible()
     await shot(page, "04-dashboard-after")
 
     # -- job and run lists
@@ -199,7 +202,7 @@ async def test_it_builds_runs_and_watches_a_job_then_hides_it_from_others(
     phone_page = await phone.new_page()
     phone_page.on("pageerror", lambda exc: errors.append(str(exc)))
     await login(phone_page, base, "admin")
-    await expect(phone_page.locator("[data-tf-recent] tr", has_text="browser-job")).to_be_visible()
+    await expect(phone_page.locator(".tf-tl-row", has_text="browser-job")).to_be_visible()
     await shot(phone_page, "08-phone-dashboard")
     await phone_page.goto(run_url)
     await expect(phone_page.locator(".tf-line", has_text="all green")).to_be_visible(timeout=15_000)

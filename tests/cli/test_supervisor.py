@@ -37,7 +37,7 @@ def test_ctrl_c_stops_every_child(processes, tmp_path):
     assert f"open http://127.0.0.1:{port}/setup" in out  # no user yet: setup is next
     descendants = tree_of(proc.pid)
     commands = [" ".join(child.cmdline()) for child in descendants]
-    assert any("daphne" in command for command in commands)
+    assert any("taskflow_site.cli.web" in command for command in commands)
     assert any("qcluster" in command for command in commands)
 
     proc.send_signal(signal.SIGINT)
@@ -52,7 +52,7 @@ def test_ctrl_c_stops_every_child(processes, tmp_path):
 def test_a_child_that_dies_stops_everything_with_a_non_zero_exit(processes, tmp_path):
     proc, _ = start_taskflow(processes, tmp_path)
     descendants = tree_of(proc.pid)
-    web = next(child for child in descendants if "daphne" in " ".join(child.cmdline()))
+    web = next(child for child in descendants if "taskflow_site.cli.web" in child.cmdline())
 
     web.kill()
 

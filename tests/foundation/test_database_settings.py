@@ -9,7 +9,7 @@ import sys
 import pytest
 from django.db import connection
 
-from taskflow_site.cli import http_get
+from taskflow_site.cli.children import http_get
 from taskflow_site.lib.dbcheck import database_pragmas
 from tests.support.processes import ROOT, child_env, free_port, wait_for, wait_for_port
 

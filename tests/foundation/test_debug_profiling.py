@@ -14,23 +14,23 @@ pytestmark = pytest.mark.django_db
 @override_settings(DEBUG=True)
 def test_an_admin_gets_a_profile_of_the_request_in_debug_mode(client, admin_user):
     client.force_login(admin_user)
-    response = client.get("/health?profile=1")
+    response = client.get("/setup/status?profile=1")
     assert response["Content-Type"].startswith("text/plain")
     text = response.content.decode()
-    assert text.startswith("GET /health -> ")
+    assert text.startswith("GET /setup/status -> ")
     assert "Ordered by: cumulative time" in text
 
 
 @override_settings(DEBUG=True)
 def test_a_non_admin_gets_the_normal_response(client, owner):
     client.force_login(owner)
-    response = client.get("/health?profile=1")
+    response = client.get("/setup/status?profile=1")
     assert response["Content-Type"] == "application/json"
 
 
 def test_profiling_is_off_without_debug_mode(client, admin_user):
     client.force_login(admin_user)
-    assert client.get("/health?profile=1")["Content-Type"] == "application/json"
+    assert client.get("/setup/status?profile=1")["Content-Type"] == "application/json"
     assert client.get("/debug/stacks").status_code == 404
 
 

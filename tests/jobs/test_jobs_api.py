@@ -5,6 +5,7 @@ import pytest
 from django.conf import settings
 
 from jobs.models import Job
+from jobs.secrets import job_secret_values
 from jobs.services import job_errors
 from runs.models import Run
 from tests.factories import JobFactory
@@ -202,7 +203,8 @@ def test_secret_values_are_never_returned_and_the_mask_keeps_them(admin_api, own
         format="json",
     )
     owner_job.refresh_from_db()
-    assert owner_job.secret_env_vars == {"TOKEN": "s3cret", "OTHER": "y"}
+    assert job_secret_values(owner_job) == {"TOKEN": "s3cret", "OTHER": "y"}
+    assert "s3cret" not in str(owner_job.secret_env_vars)  # encrypted at rest
 
 
 def test_e7_a_user_cannot_assign_an_owner_or_staff_flags(owner_api, owner, outsider, owner_job):

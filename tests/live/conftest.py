@@ -43,7 +43,7 @@ class Communicator(WebsocketCommunicator):
 def communicator(path: str, *, session: str | None = None, origin: bytes | None = ORIGIN):
     from taskflow_site.asgi import application
 
-    headers = []
+    headers = [(b"host", b"localhost:8000")]  # the site's own origin is ORIGIN
     if origin is not None:
         headers.append((b"origin", origin))
     if session:

@@ -39,7 +39,7 @@ async def test_it_keeps_other_viewers_prompt_during_a_flood(owner, owner_session
     assert (await watcher.connect())[0]
     assert json.loads(await watcher.receive_from(5))["status"] == "running"
     first_frame = json.loads(await flood.receive_from(5))  # the flood is under way
-    assert first_frame["type"] in {"status", "log_batch"}
+    assert first_frame["type"] in {"status", "log"}
 
     await database_sync_to_async(add_lines)(quiet, 1, ["still here"])
     started = time.monotonic()

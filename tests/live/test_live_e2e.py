@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -147,9 +149,17 @@ async def ticket_for(port, user) -> str:
 
 @pytest.mark.slow
 async def test_it_follows_a_real_run_live_and_resumes_without_gaps(daphne, cluster, owner):
+    # the job prints 10 lines, then waits for our signal (not for a clock: on a loaded machine
+    # a timed job could end before line 10 reaches the socket), then prints 30 more
     job = await sync_to_async(JobFactory)(
         created_by=owner,
-        script='for i in $(seq 1 40); do echo "line $i"; sleep 0.1; done',
+        timeout_seconds=120,
+        script=(
+            "trap 'go=1' USR1\n"
+            'for i in $(seq 1 10); do echo "line $i"; done\n'
+            'until [ -n "$go" ]; do sleep 0.05; done\n'
+            'for i in $(seq 11 40); do echo "line $i"; sleep 0.02; done'
+        ),
     )
     run, _ = await sync_to_async(run_enqueue)(job=job, trigger_type="manual")
     origin = f"http://127.0.0.1:{daphne}"
@@ -157,18 +167,19 @@ async def test_it_follows_a_real_run_live_and_resumes_without_gaps(daphne, clust
     async with connect(
         ws_url(daphne, run, ticket=await ticket_for(daphne, owner)), origin=origin
     ) as ws:
-        first, _ = await collect(ws, until=lambda m: m.get("content") == "line 10")
-        status_then = (await sync_to_async(Run.objects.get)(pk=run.pk)).status
+        first, _ = await collect(ws, until=lambda m: m.get("content") == "line 10", timeout=60)
+        running = await sync_to_async(Run.objects.get)(pk=run.pk)
     k = numbers(first)[-1]
     async with connect(
         ws_url(daphne, run, after=k, ticket=await ticket_for(daphne, owner)), origin=origin
     ) as ws:
+        os.kill(running.pid, signal.SIGUSR1)  # the job's shell: go on
         rest, code = await collect(ws, timeout=60)
 
     await sync_to_async(run.refresh_from_db)()
     stored = await sync_to_async(run_log_lines)(run=run, limit=10_000)
     streamed = [m for m in first + rest if m["type"] == "log"]
-    assert status_then == RunStatus.RUNNING  # lines arrived while the job was still running
+    assert running.status == RunStatus.RUNNING  # lines arrived while the job was still running
     assert [m["lineNumber"] for m in streamed] == [line.number for line in stored]
     assert [m["content"] for m in streamed] == [line.content for line in stored]
     assert [f"line {n}" for n in range(1, 41)] == [
@@ -183,9 +194,6 @@ async def test_it_follows_a_real_run_live_and_resumes_without_gaps(daphne, clust
 async def test_it_survives_a_killed_worker_and_resumes_exactly_after_k(daphne, processes, owner):
     """C8: kill -9 the whole cluster mid-stream; a new cluster's reconciler ends the run; the
     open socket gets the rest and the final status; after=k replays exactly k+1..end."""
-    import os
-    import signal
-
     from tests.support.processes import child_env
 
     fast = child_env(

@@ -119,7 +119,7 @@ async def test_it_follows_a_running_run_until_it_finishes(owner, owner_session):
     assert code == 1000
 
 
-async def test_it_coalesces_a_flood_into_batches(owner, owner_session):
+async def test_it_coalesces_a_flood_into_batches_when_asked(owner, owner_session):
     run = await database_sync_to_async(RunFactory)(
         job=await database_sync_to_async(JobFactory)(created_by=owner),
         status=RunStatus.SUCCESS,
@@ -128,7 +128,7 @@ async def test_it_coalesces_a_flood_into_batches(owner, owner_session):
     for first in range(1, 5001, 1000):
         texts = [f"line {n}" for n in range(first, first + 1000)]
         await database_sync_to_async(add_lines)(run, first, texts)
-    comm = communicator(f"/api/runs/{run.id}/logs/live", session=owner_session)
+    comm = communicator(f"/api/runs/{run.id}/logs/live?batch=1", session=owner_session)
     await comm.connect()
 
     messages, _ = await receive_all(comm)
@@ -143,20 +143,24 @@ async def test_it_coalesces_a_flood_into_batches(owner, owner_session):
     assert not [m for m in messages if m["type"] == "log"]
 
 
-async def test_it_keeps_per_line_messages_when_asked(owner, owner_session):
+async def test_a_client_written_from_the_docs_gets_one_log_message_per_line(owner, owner_session):
+    """No query parameter: a burst of 504 lines arrives as 504 "log" messages, never a
+    "log_batch" frame such a client would not know."""
     run = await database_sync_to_async(RunFactory)(
         job=await database_sync_to_async(JobFactory)(created_by=owner),
         status=RunStatus.SUCCESS,
         finished_at=timezone.now(),
     )
-    await database_sync_to_async(add_lines)(run, 1, [str(n) for n in range(1, 501)])
-    comm = communicator(f"/api/runs/{run.id}/logs/live?batch=0", session=owner_session)
+    await database_sync_to_async(add_lines)(run, 1, [str(n) for n in range(1, 505)])
+    comm = communicator(f"/api/runs/{run.id}/logs/live", session=owner_session)
     await comm.connect()
 
     messages, _ = await receive_all(comm)
 
+    assert {m["type"] for m in messages} == {"log", "status"}
     logs = [m for m in messages if m["type"] == "log"]
-    assert [m["lineNumber"] for m in logs] == list(range(1, 501))
+    assert [m["lineNumber"] for m in logs] == list(range(1, 505))
+    assert list(logs[0]) == ["type", "runId", "timestamp", "stream", "content", "lineNumber"]
 
 
 async def test_it_reads_at_once_when_nudged_through_the_channel_layer(

@@ -23,6 +23,7 @@ def test_it_registers_rollups_and_retention_in_the_cluster_loop():
 
     assert "rollups" in names
     assert "retention" in names
+    assert "audit-retention" in names
 
 
 def test_it_schedules_retention_after_midnight_utc_unless_work_is_left(monkeypatch):

@@ -91,3 +91,24 @@ def test_a_run_sample_is_the_streams_metric_message(owner_api, owner_run):
     ]
     assert {k: v for k, v in message.items() if k not in ("type", "runId")} == sample
     assert (sample["cpuPercent"], sample["memoryPercent"]) == (33.33, 0.12)
+
+
+def test_run_metrics_summary_keeps_its_keys_and_gains_cpu_seconds(owner_api, owner_run):
+    owner_run.status = "success"
+    owner_run.cpu_seconds = 2.9876543
+    owner_run.cpu_percent_avg, owner_run.cpu_percent_max = 74.7, 98.0
+    owner_run.save()
+
+    summary = owner_api.get(f"/api/runs/{owner_run.id}/metrics").json()["data"]["summary"]
+
+    assert set(summary) == {
+        "sampleCount",
+        "cpuPercentAvg",
+        "cpuPercentMax",
+        "memoryBytesAvg",
+        "memoryBytesMax",
+        "duration",
+        "cpuSeconds",
+    }
+    assert summary["cpuSeconds"] == 2.988
+    assert (summary["cpuPercentAvg"], summary["cpuPercentMax"]) == (74.7, 98.0)

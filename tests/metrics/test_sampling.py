@@ -14,10 +14,11 @@ from tests.runs.helpers import lines, run_script
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
-# prints the share of one core it really got: on a loaded machine that is less than 100 %
+# prints the CPU time it used and the share of one core it got: less than 100 % when the two
+# shared cores are busy
 BURN = (
     "python3 -c 'import time\nstart = time.time()\nwhile time.time() < start + 4: pass\n"
-    'print("share", time.process_time() / (time.time() - start))\''
+    'print("used", time.process_time(), time.process_time() / (time.time() - start))\''
 )
 HOLD = (
     'python3 -c \'import time\nblock = b"x" * (210 * 1024 * 1024)\ntime.sleep(3)\n'
@@ -33,16 +34,17 @@ def quick_samples(settings):
 def test_it_reads_one_busy_core_as_about_100_percent():
     run = run_script(BURN)
 
-    share = float(next(text for text in lines(run) if text.startswith("share ")).split()[1])
+    used, share = map(float, next(t for t in lines(run) if t.startswith("used ")).split()[1:])
     cpu = list(MetricSample.objects.filter(run=run).values_list("cpu_percent", flat=True))
     assert run.status == RunStatus.SUCCESS
     assert len(cpu) >= 5
-    # psutil's first reading of a new process is 0; the rest must match the core share the
-    # burner really had (100 % on an idle machine; less when the 2 shared cores are busy)
-    steady = statistics.median(cpu[1:])
-    assert abs(steady - 100 * share) <= 15, (cpu, share)
+    # the kernel's account of the whole run: the burner's own CPU time plus python's start-up
+    assert used <= run.cpu_seconds <= used + 0.3, (run.cpu_seconds, used)
+    # the samples tile the run: on average they read the share of a core the burner really
+    # had, whatever the load did meanwhile (the last one may cover python's exit)
+    assert abs(statistics.mean(cpu[:-1]) - 100 * share) <= 15, (cpu, share)
     assert max(cpu) <= 115, cpu
-    assert run.cpu_percent_max == pytest.approx(max(cpu))
+    assert run.cpu_percent_max >= max(cpu)
 
 
 def test_it_counts_the_memory_the_script_holds():

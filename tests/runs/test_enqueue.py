@@ -31,7 +31,8 @@ def test_it_snapshots_the_job_into_the_spec_and_copies_priority():
     assert run.spec["kind"] == "shell"
     assert run.spec["script"] == "echo hi"
     assert run.spec["env"] == {"A": "1"}
-    assert run.spec["secret_env"] == {"TOKEN": "xyz"}
+    assert run.spec["secret_refs"] == ["TOKEN"]  # a reference: the value stays with the job
+    assert "xyz" not in str(run.spec)
     assert run.spec["timeout_seconds"] == 30
     assert run.spec["retry"]["count"] == 2
     job.script = "echo changed"

@@ -51,17 +51,17 @@ def test_upcoming_lists_enabled_jobs_soonest_first(owner_client, owner):
     assert owner_client.get("/api/dashboard/upcoming?limit=0").status_code == 400
 
 
-def test_the_dashboard_page_embeds_the_same_data(admin_client):
+def test_the_home_page_embeds_what_the_api_returns(admin_client):
     RunFactory(job__name="visible-run")
     JobFactory(name="next-up", next_run_at=timezone.now() + timedelta(hours=1))
     response = admin_client.get("/admin/")
-    embedded = response.context["dashboard"]
-    assert embedded["runs"][0]["jobName"] == "visible-run"
-    stats, runs, upcoming = (admin_client.get(url).json()["data"] for url in DASHBOARD_APIS)
-    assert embedded == {"stats": stats, "runs": runs["runs"], "upcoming": upcoming["jobs"]}
-    urls = response.context["dashboard_urls"]
-    assert (urls["stats"], urls["runs"], urls["upcoming"]) == DASHBOARD_APIS
-    assert b'id="tf-dashboard-data"' in response.content
+    embedded, urls = response.context["home"], response.context["home_urls"]
+    assert embedded["activity"]["timeline"][0]["jobName"] == "visible-run"
+    assert embedded["stats"] == admin_client.get(urls["stats"]).json()["data"]
+    fresh = admin_client.get(urls["activity"]).json()["data"]
+    for key in ("active", "upcoming", "timeline", "failures"):
+        assert embedded["activity"][key] == fresh[key]
+    assert b'id="tf-home-data"' in response.content
 
 
 def test_the_dashboard_and_its_data_need_a_login(client):

@@ -16,11 +16,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
 
+from taskflow_site.lib.private import private_file
+
 
 def sqlite_backup(*, source: str, target: Path) -> dict:
     """Copy `source` into `target` (a self-contained file) and check it; returns a summary."""
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
+    partial.touch(mode=0o600)  # a copy of the database is the server's alone from the start
     src = sqlite3.connect(source, timeout=30)
     dest = sqlite3.connect(partial)
     try:
@@ -95,6 +98,7 @@ class Command(BaseCommand):
         summary = sqlite_backup(source=source, target=target)
         if options["gzip"]:
             target = gzip_file(target)
+            private_file(target)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Backup written to {target} (integrity_check: {summary['integrity']}, "

@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import services
-from accounts.models import Role, User
+from accounts.audit import audit_context
+from accounts.models import Role, Surface, User
 
 
 class Command(BaseCommand):
@@ -42,18 +43,12 @@ class Command(BaseCommand):
         username = options["username"] or (input("Username: ").strip() if interactive else "")
         if not username:
             raise CommandError("--username is required.")
-        if User.objects.filter(username=username).exists():
+        if User.objects.filter(username__iexact=username).exists():
             raise CommandError(f"A user named {username!r} exists already.")
         password = self._password(interactive=interactive, stdin=options["password_stdin"])
         try:
-            if services.setup_needed():
-                user = services.setup_admin_create(
-                    username=username, password=password, email=options["email"]
-                )
-            else:
-                user = services.user_create(
-                    username=username, password=password, email=options["email"], role=Role.ADMIN
-                )
+            with audit_context(surface=Surface.CLI):
+                user = self._create(username=username, password=password, email=options["email"])
         except services.SetupClosed:
             raise CommandError(
                 "Setup was completed meanwhile; use --force to add an admin."
@@ -61,6 +56,13 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(_messages(exc)) from None
         self.stdout.write(self.style.SUCCESS(f"Admin {user.username!r} created."))
+
+    def _create(self, *, username: str, password: str, email: str) -> User:
+        if services.setup_needed():
+            return services.setup_admin_create(username=username, password=password, email=email)
+        return services.user_create(
+            username=username, password=password, email=email, role=Role.ADMIN
+        )
 
     def _password(self, *, interactive: bool, stdin: bool) -> str:
         if stdin:

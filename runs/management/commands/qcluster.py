@@ -6,14 +6,25 @@ card's deployment (`runserver` + `qcluster`) gets the minute tick too.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing.util
+import os
 import signal
 import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from runs.engine.drain import HANDOVER_SECONDS, HANDOVER_SIGNAL
 from runs.engine.heartbeats import heartbeat_beat, heartbeat_forget
-from runs.engine.reconciler import DISPATCH_SECONDS, Dispatcher, drains_interrupt, reconcile_step
+from runs.engine.process import die_with_parent
+from runs.engine.reconciler import (
+    DISPATCH_SECONDS,
+    Dispatcher,
+    drains_hand_over,
+    drains_interrupt,
+    reconcile_step,
+)
 from runs.engine.tick import tick_steps
 from runs.seams import cluster_steps_wanted
 from taskflow_site.lib.dbcheck import log_database_pragmas
@@ -36,12 +47,22 @@ def cluster_steps() -> list[Step]:
     ]
 
 
+def _die_with_parent(_command) -> None:
+    die_with_parent(signal.SIGKILL)
+
+
 class Command(BaseCommand):
     help = "Start the django-q2 cluster (executor workers) with the minute tick beside it."
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--workers", type=int, default=None, help="Runs executed at once (default 1)"
+        )
+        parser.add_argument(
+            "--ready-fd",
+            type=int,
+            default=None,
+            help="Write 'ready' to this file descriptor once the cluster runs and has beaten",
         )
 
     def handle(self, *args, **options):
@@ -51,17 +72,31 @@ class Command(BaseCommand):
         if options["workers"]:
             Conf.WORKERS = options["workers"]
         stop = threading.Event()
+        handover = threading.Event()
+        # django-q2 forks its Sentinel here, and the Sentinel its workers, monitor and pusher:
+        # each dies with the process that forked it, even by SIGKILL, so none outlives this
+        # cluster (docs/architecture.md, record 13)
+        multiprocessing.util.register_after_fork(self, _die_with_parent)
         cluster = Cluster()
         # Cluster.__init__ installs handlers that stop only the Sentinel; ours stop the loop
-        # too, and the loop stops the Sentinel on its way out.
+        # too, and the loop stops the Sentinel on its way out. HANDOVER_SIGNAL: a new cluster
+        # takes over (the supervisor's reload): finish the runs we hold, take nothing new.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(HANDOVER_SIGNAL, lambda *_: handover.set() or stop.set())
         cluster.start()
         log_database_pragmas("cluster")  # every process reports WAL/foreign keys/busy timeout
+        if options["ready_fd"] is not None:  # a reload waits for this before the old one goes
+            heartbeat_beat(role="cluster")
+            with contextlib.suppress(OSError):
+                os.write(options["ready_fd"], b"ready\n")
+                os.close(options["ready_fd"])
         loop = ClusterLoop(cluster_steps(), stop_event=stop)
         try:
             loop.run_forever()
         finally:
+            if handover.is_set():
+                drains_hand_over(stop_deliveries=cluster.stop_event.set, bound=HANDOVER_SECONDS)
             drains_interrupt()  # running runs end as "interrupted", drains return at once
             cluster.stop()
             heartbeat_forget(role="cluster")

@@ -14,6 +14,8 @@ import uuid
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts.audit import audit_context
+from accounts.models import Surface
 from jobs.models import Job
 from runs.engine.claim import run_claim
 from runs.engine.drain import Drain
@@ -56,7 +58,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
 
         job = self._job(options["job"])
-        with transaction.atomic():
+        with transaction.atomic(), audit_context(surface=Surface.CLI):
             run, _ = run_enqueue(job=job, trigger_type=TriggerType.MANUAL)
             if options["no_wait"] or run.status != RunStatus.PENDING:
                 claimed = None

@@ -1,0 +1,146 @@
+"""The web process of `taskflow run`: daphne serving taskflow_site.asgi on the listening socket
+the supervisor owns and hands down as a file descriptor (`--fd`).
+
+Because the socket outlives any one web process, a new one can take over while the old one
+finishes (docs/operations.md, "Restarting without downtime"): it writes "ready" to `--ready-fd`
+once its reactor runs, and SIGTERM here is graceful — stop accepting (the socket stays open in
+the supervisor and the new process, so no connection is refused), let the requests in flight
+finish (at most DRAIN_SECONDS), close WebSockets with 1012 "service restart" (clients reconnect
+with ?after=N), exit.
+
+A child entry point, unlike the rest of the CLI: it loads Django (through taskflow_site.asgi).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http
+import os
+import signal
+import socket
+import time
+
+from autobahn.websocket.types import ConnectionDeny
+from daphne.server import Server  # first: it installs Twisted's asyncio reactor
+from daphne.ws_protocol import WebSocketProtocol
+from twisted.internet import reactor
+from twisted.internet.address import UNIXAddress
+from twisted.internet.endpoints import AdoptedStreamServerEndpoint
+
+from taskflow_site.asgi import application
+
+DRAIN_SECONDS = 30.0
+CLOSE_SERVICE_RESTART = 1012
+
+
+class DenyingWebSocketProtocol(WebSocketProtocol):
+    """daphne plus the ASGI "denial response": a "websocket.http.response.start" before accept
+    answers the handshake with that HTTP status (an unknown path: taskflow_site.wsguard's 404),
+    where daphne alone knows only 403."""
+
+    denial_status = 403
+
+    def handle_reply(self, message):
+        kind = message.get("type")
+        if kind == "websocket.http.response.start" and self.state == self.STATE_CONNECTING:
+            self.denial_status = int(message.get("status", 403))
+        elif kind == "websocket.http.response.body":
+            if hasattr(self, "handshake_deferred") and not message.get("more_body"):
+                phrase = http.HTTPStatus(self.denial_status).phrase
+                self.handshake_deferred.errback(ConnectionDeny(self.denial_status, phrase))
+                del self.handshake_deferred
+                self.server.protocol_disconnected(self)
+        else:
+            super().handle_reply(message)
+
+
+class WebServer(Server):
+    """daphne's Server on an inherited socket, with a graceful stop."""
+
+    def __init__(self, *, fds: list[int], ready_fd: int | None):
+        # daphne insists on an endpoint; we adopt the sockets ourselves (any address family:
+        # TCP, and the Unix socket a proxy on this machine may use)
+        super().__init__(
+            application=application,
+            endpoints=[f"fd:fileno={fds[0]}"],
+            signal_handlers=False,
+            server_name="",
+            verbosity=0,
+            ready_callable=self._adopt,
+        )
+        self.endpoints = []
+        self.fds = fds
+        self.ready_fd = ready_fd
+        self.ports: list = []
+        self.draining_since: float | None = None
+
+    def _adopt(self) -> None:
+        self.ws_factory.protocol = DenyingWebSocketProtocol
+        for fd in self.fds:
+            endpoint = AdoptedStreamServerEndpoint(reactor, fd, _family_of(fd))
+            endpoint.listen(self.http_factory).addCallback(self._listening)
+        reactor.callWhenRunning(self._announce_ready)
+
+    def _listening(self, port) -> None:
+        self.ports.append(port)
+        address = port.getHost()
+        if isinstance(address, UNIXAddress):  # Twisted makes it 0666: back to our 0660
+            os.chmod(address.name, 0o660)
+
+    def _announce_ready(self) -> None:
+        if self.ready_fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self.ready_fd, b"ready\n")
+            os.close(self.ready_fd)
+        self.ready_fd = None
+
+    def drain(self) -> None:
+        """Stop accepting, close WebSockets, exit once no request is in flight."""
+        if self.draining_since is not None:
+            return
+        self.draining_since = time.monotonic()
+        for port in self.ports:
+            port.stopListening()
+        for protocol in list(self.connections):
+            if isinstance(protocol, WebSocketProtocol):
+                with contextlib.suppress(Exception):  # already closing: nothing to do
+                    protocol.serverClose(code=CLOSE_SERVICE_RESTART)
+        self._stop_when_idle()
+
+    def _stop_when_idle(self) -> None:
+        busy = [
+            protocol
+            for protocol, details in self.connections.items()
+            if "disconnected" not in details and not isinstance(protocol, WebSocketProtocol)
+        ]
+        if busy and time.monotonic() - self.draining_since < DRAIN_SECONDS:
+            reactor.callLater(0.02, self._stop_when_idle)
+            return
+        reactor.stop()
+
+
+def _family_of(fd: int) -> int:
+    probe = socket.socket(fileno=os.dup(fd))
+    try:
+        return probe.family
+    finally:
+        probe.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="taskflow-web")
+    parser.add_argument(
+        "--fd", type=int, action="append", required=True, help="a listening socket (repeatable)"
+    )
+    parser.add_argument("--ready-fd", type=int, default=None, help="written once serving")
+    args = parser.parse_args()
+    server = WebServer(fds=args.fd, ready_fd=args.ready_fd)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: reactor.callFromThread(server.drain))
+    server.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""What a run used, truthfully: the kernel's CPU time of its whole tree (children it waited
+for, orphans the executor reaps as subreaper), memory of the script's tree and never of the
+worker, a first sample soon after the start. Real bash through the real executor."""
+
+from __future__ import annotations
+
+import ctypes
+
+import pytest
+
+from runs.engine.process import PR_SET_CHILD_SUBREAPER
+from runs.models import RunStatus
+from tests.runs.helpers import run_script
+
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
+
+MIB = 1024 * 1024
+# burns `seconds` of CPU time (not wall time: the same on an idle or a loaded machine)
+BURN = (
+    "python3 -c 'import time\nstart = time.process_time()\n"
+    "while time.process_time() < start + {seconds}: pass'"
+)
+
+
+@pytest.fixture
+def subreaper():
+    """This test process adopts the runs' orphans, as a drain worker does."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    yield
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def test_a_tiny_run_reports_the_script_not_the_worker():
+    run = run_script("true")
+
+    assert run.status == RunStatus.SUCCESS
+    assert run.cpu_seconds < 0.05  # bash's own start-up, not the worker's
+    assert run.cpu_percent_max < 100
+    # a process over before anyone could look has no memory figure rather than the worker's
+    assert run.memory_bytes_max is None or run.memory_bytes_max < 20 * MIB
+
+
+def test_a_10_ms_run_reports_its_own_small_memory():
+    run = run_script("sleep 0.01")
+
+    assert run.status == RunStatus.SUCCESS
+    assert 0 < run.memory_bytes_max < 20 * MIB
+    assert run.cpu_seconds < 0.05
+    assert run.samples.count() == 1
+
+
+def test_six_short_busy_children_count_in_full():
+    burn = BURN.format(seconds=0.5)
+    run = run_script(f"for i in 1 2 3 4 5 6; do {burn} & done; wait")
+
+    assert run.status == RunStatus.SUCCESS
+    # 6 x 0.5 s of CPU plus six python start-ups
+    assert 2.9 <= run.cpu_seconds <= 4.0, run.cpu_seconds
+
+
+def test_orphans_reaped_as_subreaper_count_too(subreaper):
+    burn = BURN.format(seconds=0.1)
+    # each burner's parent (the subshell) exits at once: the executor adopts and reaps it
+    run = run_script(f"for i in 1 2 3 4 5 6; do ({burn} &); done; sleep 3")
+
+    assert run.status == RunStatus.SUCCESS
+    assert 0.55 <= run.cpu_seconds <= 1.5, run.cpu_seconds
+
+
+def test_samples_read_the_scripts_tree_from_the_first_100_ms(settings):
+    settings.TASKFLOW = {**settings.TASKFLOW, "METRICS_INTERVAL": 10}
+    run = run_script("sleep 0.6")
+
+    (first,) = run.samples.all()  # the one at ~100 ms; the next would be 10 s later
+    assert (first.timestamp - run.started_at).total_seconds() < 0.5
+    assert first.memory_bytes < 20 * MIB
+    assert first.cpu_percent < 50
