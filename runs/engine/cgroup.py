@@ -173,16 +173,26 @@ class RunCgroup:
             self._set("pids.max", str(processes))
 
     def _set(self, name: str, value: str) -> None:
-        with contextlib.suppress(FileNotFoundError):  # memory.swap.max: only with swap support
+        try:
             _write(os.path.join(self.path, name), value)
+        except FileNotFoundError:  # memory.swap.max: only with swap accounting
+            pass
+        except OSError as exc:  # the monitor still enforces the limit
+            logger.warning("cgroup %s: %s not set: %s", self.path, name, exc)
 
     @contextlib.contextmanager
-    def entered(self) -> Iterator[None]:
-        """This process inside the run's cgroup (for the fork of the run's child)."""
+    def entered(self) -> Iterator[bool]:
+        """This process inside the run's cgroup for the fork of the run's child; yields
+        whether it got in (if not, the child starts where the worker is)."""
         home = own_cgroup()
-        _write(os.path.join(self.path, "cgroup.procs"), str(os.getpid()))
         try:
-            yield
+            _write(os.path.join(self.path, "cgroup.procs"), str(os.getpid()))
+        except OSError as exc:
+            logger.warning("cgroup %s not joined: %s", self.path, exc)
+            yield False
+            return
+        try:
+            yield True
         finally:
             _write(os.path.join(home, "cgroup.procs"), str(os.getpid()))
 
@@ -221,11 +231,15 @@ class RunCgroup:
             return []
 
     def kill(self) -> None:
-        """SIGKILL every process in the cgroup (cgroup.kill, Linux 5.14+; else one by one)."""
-        try:
-            _write(os.path.join(self.path, "cgroup.kill"), "1")
-        except OSError:
-            for pid in self.pids():
+        """SIGKILL every process in the cgroup (cgroup.kill, Linux 5.14+; else one by one),
+        never this one (should it not have left)."""
+        pids = self.pids()
+        if os.getpid() not in pids:
+            with contextlib.suppress(OSError):
+                _write(os.path.join(self.path, "cgroup.kill"), "1")
+                return
+        for pid in pids:
+            if pid != os.getpid():
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
 

@@ -260,11 +260,7 @@ class Executor:
             self.system("cannot start: empty command")
             return None
         try:
-            identity = jobuser.run_identity(
-                spec.run_as,
-                job_user=settings.TASKFLOW["JOB_USER"],
-                allowed=settings.TASKFLOW["RUN_AS_USERS"],
-            )
+            identity = jobuser.run_identity(spec.run_as, conf=settings.TASKFLOW)
         except LookupError as exc:
             self.start_error = str(exc)
             self.system(f"cannot start: {self.start_error}")

@@ -43,7 +43,8 @@ class Monitor:
         self.limits = limits
         self.cgroup = cgroup
         self.read_every = min(every, LIMIT_READ_SECONDS) if limits else every
-        self.last = self.stored_from = self.cpu_from = sampler.read()  # right after the spawn
+        # right after the spawn
+        self.last = self.stored_from = self.cpu_from = sampler.read(exact=True)
         self.peak_rss = self.last.rss if self.last else 0
         self.samples: list[tuple[float, int]] = []  # (cpu %, rss) of each stored sample
         start = time.monotonic()
@@ -60,7 +61,7 @@ class Monitor:
         self.next_read = min(now + self.read_every, self.next_store)
         if self.early:
             self.next_read = self.early.pop(0)
-        reading = self.sampler.read()
+        reading = self.sampler.read(exact=not self.samples)  # until the first sample
         if reading is None:
             return None, self._kernel_stop()
         self.last = reading
@@ -138,6 +139,7 @@ class Usage:
         self.foreign: set[int] = set()  # our children from before the run: not its own
         self.inherited = 0  # the worker's peak resident memory at the spawn
         self.spawned = self.exited = 0.0  # time.monotonic()
+        self.kernel: tuple[float, int | None] | None = None  # the cgroup's (cpu.stat, peak)
 
     @contextlib.contextmanager
     def spawning(self) -> Iterator[None]:
@@ -146,8 +148,20 @@ class Usage:
         self.foreign = set(own_children())
         self.inherited = own_peak_rss()
         self.spawned = time.monotonic()  # the child's CPU time starts inside Popen
-        with self.cgroup.entered() if self.cgroup else contextlib.nullcontext():
-            yield
+        joining = self.cgroup.entered() if self.cgroup else contextlib.nullcontext(False)
+        try:
+            with joining as joined:
+                if not joined:
+                    self._drop_cgroup()
+                yield
+        except BaseException:  # nothing started: no cgroup left behind
+            self._drop_cgroup()
+            raise
+
+    def _drop_cgroup(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
 
     def started(self, pid: int) -> None:
         self.account = Account(root=pid, inherited_rss=self.inherited, foreign=self.foreign)
@@ -183,6 +197,7 @@ class Usage:
         self.account.reap_orphans()
         if self.cgroup is not None:
             self.cgroup.kill()
+            self.kernel = self.cgroup.cpu_seconds(), self.cgroup.memory_peak()
             self.cgroup.remove()
 
     def summary(self) -> dict:
@@ -194,9 +209,9 @@ class Usage:
         last = monitor.sampler.last
         cpu_seconds = max(account.cpu_seconds, last.cpu_seconds if last else 0.0)
         peak = max(monitor.peak_rss, account.peak_rss)
-        if self.cgroup is not None:
-            cpu_seconds = self.cgroup.cpu_seconds() or cpu_seconds
-            peak = self.cgroup.memory_peak() or peak
+        if self.kernel is not None:  # the cgroup saw everything, escapees included
+            cpu_seconds = self.kernel[0] or cpu_seconds
+            peak = self.kernel[1] or peak
         wall = max((self.exited or time.monotonic()) - self.spawned, 1e-3)
         average = cpu_seconds * 100 / wall
         samples = monitor.samples

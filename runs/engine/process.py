@@ -111,20 +111,37 @@ def die_with_parent(sig: int = signal.SIGKILL) -> bool:
         return False
 
 
-def own_children() -> list[int]:
-    """PIDs of this process's direct children, cheaply (/proc/self/task/*/children)."""
+def own_children(pid: int | str = "self") -> list[int]:
+    """PIDs of a process's direct children (default: ours), from /proc/<pid>/task/*/children."""
     pids: list[int] = []
     try:
-        tasks = os.listdir("/proc/self/task")
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return []
     except OSError:
-        return [proc.pid for proc in psutil.Process().children()]
+        with contextlib.suppress(psutil.Error):
+            return [proc.pid for proc in psutil.Process(None if pid == "self" else pid).children()]
+        return []
     for task in tasks:
         try:
-            with open(f"/proc/self/task/{task}/children") as handle:
-                pids.extend(int(pid) for pid in handle.read().split())
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                pids.extend(int(child) for child in handle.read().split())
         except OSError:
             continue
     return pids
+
+
+def own_descendants() -> set[int]:
+    """PIDs of every process below this one, without scanning all of /proc (a cluster's drains
+    are its Sentinel's children)."""
+    found: set[int] = set()
+    todo = own_children()
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(own_children(pid))
+    return found
 
 
 def escapees(pgid: int | None, run_id: str, uid: int | None = None) -> list[int]:

@@ -151,7 +151,7 @@ class Dispatcher:
         rows = WorkerHeartbeat.objects.filter(
             role=WorkerRole.WORKER, heartbeat_at__gte=fresh_after, hostname=socket.gethostname()
         ).values_list("retired_at", "hostname", "pid")
-        mine = {os.getpid(), *(proc.pid for proc in psutil.Process().children(recursive=True))}
+        mine = {os.getpid(), *process.own_descendants()}
         live = 0
         for retired, hostname, pid in rows:
             if pid not in mine:
@@ -182,7 +182,7 @@ class Dispatcher:
 
 def _our_drains(*, busy_only: bool) -> list[WorkerHeartbeat]:
     """Heartbeats of the drain loops that are children of this process (this cluster)."""
-    children = {proc.pid for proc in psutil.Process().children(recursive=True)}
+    children = process.own_descendants()
     beats = WorkerHeartbeat.objects.filter(role=WorkerRole.WORKER, hostname=socket.gethostname())
     if busy_only:
         beats = beats.filter(retired_at__isnull=True)

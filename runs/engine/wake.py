@@ -1,23 +1,35 @@
 """Wake lingering drain loops at once when a run is queued (no 0.2 s polling).
 
-Each lingering drain binds a Unix datagram socket under DATA_DIR/wake/; `wake_workers()` sends
-one byte to each. Dead sockets are unlinked; the drains also poll the database every second,
+Each lingering drain binds a Unix datagram socket under DATA_DIR/wake/ (or, when that path is
+too long for a socket address, a private directory in /tmp named after it); `wake_workers()`
+sends one byte to each. Dead sockets are unlinked; the drains also poll the database every second,
 so a lost datagram (or a drain on another host) only costs latency.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
 
+SUN_PATH_MAX = 107  # bytes in a Unix socket's address (sockaddr_un.sun_path, less the NUL)
+SOCKET_NAME_MAX = len("drain-4194304-abcdef.sock")  # the longest name a drain binds
+
 
 def wake_dir() -> Path:
     path = Path(settings.DATA_DIR) / "wake"
+    if len(os.fsencode(path)) + 1 + SOCKET_NAME_MAX > SUN_PATH_MAX:
+        # a deep data directory: bind() would fail with "AF_UNIX path too long"
+        digest = hashlib.sha256(os.fsencode(settings.DATA_DIR)).hexdigest()[:16]
+        path = Path(tempfile.gettempdir()) / f"taskflow-wake-{os.getuid()}-{digest}"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid != os.getuid():  # /tmp is shared: never someone else's directory
+        raise PermissionError(f"{path} belongs to another user")
     return path
 
 

@@ -138,19 +138,19 @@ def run_as_refusal(name: str, allowed: list[str]) -> str | None:
     return f"Jobs never run as {name}: {refusal}." if refusal else None
 
 
-def run_identity(run_as: str, *, job_user: str | None, allowed: list[str]) -> Identity | None:
-    """Who a run's process runs as: its job's run-as user, else the job user when jobs run
-    apart from the server, else None (the server's own uid: only admins changed what runs).
-    LookupError (the run fails to start, never runs as the server) when a run-as user is no
-    longer allowed or the server cannot switch to it."""
+def run_identity(run_as: str, *, conf) -> Identity | None:
+    """Who a run's process runs as (conf: settings.TASKFLOW): its job's run-as user, else the
+    job user when jobs run apart from the server, else None (the server's own uid: only admins
+    changed what runs). LookupError (the run fails to start, never runs as the server) when a
+    run-as user is no longer allowed or the server cannot switch to it."""
     if run_as:
-        refusal = run_as_refusal(run_as, allowed)
+        refusal = run_as_refusal(run_as, conf["RUN_AS_USERS"])
         if refusal:
             raise LookupError(f"run as {run_as}: {refusal}")
         if not can_switch():
             raise LookupError(f"run as {run_as}: the server cannot switch users")
         return identity_resolve(run_as)
-    return isolation(job_user).identity
+    return isolation(conf["JOB_USER"]).identity
 
 
 def job_user_error(job_user: str | None) -> str | None:

@@ -107,7 +107,8 @@ def test_the_dockerfile_runs_taskflow_as_a_non_root_user_with_a_healthcheck():
     # the server drops to 10001 with only the capabilities that switch a job to taskflow-job
     assert '"--reuid=10001", "--regid=10001"' in dockerfile
     assert '"--ambient-caps=-all,+setuid,+setgid,+kill"' in dockerfile
-    assert "--uid 10001 --gid 10001" in dockerfile and "TASKFLOW_JOB_USER=taskflow-job" in dockerfile
+    assert "--uid 10001 --gid 10001" in dockerfile
+    assert "TASKFLOW_JOB_USER=taskflow-job" in dockerfile
     assert "HEALTHCHECK" in dockerfile and '"taskflow", "health"' in dockerfile
     assert 'VOLUME ["/data"]' in dockerfile and "TASKFLOW_DATA_DIR=/data" in dockerfile
     assert dockerfile.rstrip().endswith('"--", "taskflow", "run"]')

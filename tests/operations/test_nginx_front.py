@@ -38,11 +38,12 @@ pytestmark = [
 
 
 @pytest.fixture
-def proxied(processes, tmp_path):
-    """(https port, TaskFlow) with nginx in front; both stopped by PID at teardown."""
+def proxied(short_tmp, processes, tmp_path):
+    """(https port, nginx's access log) with TaskFlow behind nginx; both stopped by PID at
+    teardown."""
     taskflow = TaskFlow(
         processes,
-        tmp_path / "data",
+        short_tmp / "data",
         TASKFLOW_TRUSTED_PROXIES="1",
         TASKFLOW_TRUSTED_PROXY_ADDRESSES="127.0.0.1",  # nginx over TCP here, not the socket
         TASKFLOW_ALLOWED_HOSTS=SERVER_NAME,
@@ -64,7 +65,7 @@ def proxied(processes, tmp_path):
     config = nginx_config(prefix, site, foreground=True)
     processes.start("nginx", [NGINX, "-p", str(prefix), "-c", str(config)])
     wait_for_port(https_port)
-    return https_port, taskflow
+    return https_port, prefix / "logs" / "access.log"
 
 
 def client(port: int) -> httpx.Client:
@@ -77,7 +78,7 @@ def client(port: int) -> httpx.Client:
 
 
 def test_ui_api_and_live_logs_work_through_nginx(proxied):
-    port, taskflow = proxied
+    port, access_log = proxied
     admin = AdminFactory(username="boss")
     job = Job.objects.create(
         name="through-nginx",
@@ -121,9 +122,9 @@ def test_ui_api_and_live_logs_work_through_nginx(proxied):
     assert messages[-1]["type"] == "status" and messages[-1]["status"] == "success"
     assert Run.objects.get(pk=run_id).status == RunStatus.SUCCESS
     # and it all went through nginx: its access log has the API call and the WebSocket
-    access_log = (taskflow.data_dir.parent / "nginx/logs/access.log").read_text()
-    assert "GET /api/jobs HTTP" in access_log
-    assert f"GET /api/runs/{run_id}/logs/live?ticket=" in access_log
+    requests = access_log.read_text()
+    assert "GET /api/jobs HTTP" in requests
+    assert f"GET /api/runs/{run_id}/logs/live?ticket=" in requests
 
 
 async def live_log(port: int, run_id: str, ticket: str) -> list[dict]:

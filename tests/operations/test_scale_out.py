@@ -178,13 +178,14 @@ async def watch(host: TaskFlow, run_id: str, ticket: str, go: Path) -> list[dict
     return messages
 
 
-def test_two_hosts_share_the_work_and_survive_one_killed(processes, tmp_path, shared_services):
+def test_two_hosts_share_the_work_and_survive_one_killed(
+    shared_services, short_tmp, processes, tmp_path
+):
     env = host_environ(shared_services)
     hosts = {}
     for name in ("host-a", "host-b"):  # one after the other: the first one migrates
-        hosts[name] = TaskFlow(processes, tmp_path / name, name, environ=env, hostname=name).start(
-            timeout=180
-        )
+        host = TaskFlow(processes, short_tmp / name, name, environ=env, hostname=name)
+        hosts[name] = host.start(timeout=180)
     a, b = hosts["host-a"], hosts["host-b"]
     created = subprocess.run(
         [sys.executable, "manage.py", "createadmin", "--username", "boss", "--password-stdin"],

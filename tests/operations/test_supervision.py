@@ -22,8 +22,8 @@ def command_of(proc: psutil.Process) -> str:
         return ""
 
 
-def test_a_cluster_killed_with_sigkill_leaves_no_process_and_no_run_behind(processes, tmp_path):
-    data = tmp_path / "data"
+def test_a_cluster_killed_with_sigkill_leaves_no_process_and_no_run_behind(short_tmp, processes):
+    data = short_tmp / "data"
     first = TaskFlow(processes, data, "first").start()
     job = JobFactory(script="echo started; sleep 120; echo done", timeout_seconds=300)
     held, _ = run_enqueue(job=job, trigger_type=TriggerType.MANUAL)

@@ -80,11 +80,11 @@ def children_named(taskflow: TaskFlow, marker: str) -> set[int]:
     return found
 
 
-def test_a_restart_refuses_nothing_and_interrupts_no_job(processes, tmp_path):
+def test_a_restart_refuses_nothing_and_interrupts_no_job(short_tmp, processes, tmp_path):
     # the tokens below are signed here: TaskFlow must share this process's secrets
     taskflow = TaskFlow(
         processes,
-        tmp_path / "data",
+        short_tmp / "data",
         TASKFLOW_JWT_SECRET=settings.JWT_SECRET,
         TASKFLOW_SECRET_KEY=settings.SECRET_KEY,
     ).start()

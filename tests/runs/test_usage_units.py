@@ -28,7 +28,7 @@ class ScriptedTree:
         self.at = 0.0
         self.last = None
 
-    def read(self):
+    def read(self, exact=False):
         if not self.steps:
             return Reading(self.at, self.cpu, MIB, 1)
         at, percent = self.steps.pop(0)

@@ -135,3 +135,40 @@ def test_a_server_with_ambient_capabilities_passes_none_to_its_job(os_job_user):
         "CapAmb": "0000000000000000",
     }, done.stdout
     assert str(pwd.getpwnam(os_job_user).pw_uid) in done.stdout
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv (util-linux)")
+def test_a_server_that_cannot_read_a_jobs_environment_still_finds_its_escapees(os_job_user):
+    """Without CAP_SYS_PTRACE the server cannot read the marker in a job user's
+    /proc/<pid>/environ; its own children of that uid are then the run's (one run per drain)."""
+    probe = (
+        "import subprocess; from taskflow_site.lib import jobuser; "
+        "from runs.engine import process; "
+        f"who = jobuser.identity_resolve({os_job_user!r}); "
+        "child = subprocess.Popen(['sleep', '30'], env={'TASKFLOW_RUN_ID': 'r1'}, "
+        "**jobuser.spawn_options(who)); "
+        "print(process.has_marker(child.pid, 'r1'), process.has_marker(child.pid, 'r1', who.uid), "
+        "process.has_marker(child.pid, 'r1', who.uid + 1)); child.kill(); child.wait()"
+    )
+    caps = "-all,+setuid,+setgid,+kill"
+    done = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            f"--inh-caps={caps}",
+            f"--ambient-caps={caps}",
+            f"--bounding-set={caps}",
+            "--",
+            sys.executable,
+            "-c",
+            probe,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.split() == ["False", "True", "False"], done.stderr

@@ -15,6 +15,7 @@ import sys
 
 import pytest
 import websockets
+from django.db import connection
 from websockets.sync.client import connect
 
 from tests.operations.taskflow import TaskFlow
@@ -90,6 +91,9 @@ def test_its_files_are_its_own(server):
     for name in ("jwt_secret", "secret_key", "taskflow.pid"):
         assert _mode(data / name) == 0o600, name
     assert _mode(unix_socket) == 0o660
+    database = connection.settings_dict["NAME"]  # the tests' database: it runs on that one
+    for path in (database, f"{database}-wal", f"{database}-shm"):
+        assert _mode(path) == 0o600, path
 
 
 def test_x_forwarded_for_counts_from_the_unix_socket_only(server):

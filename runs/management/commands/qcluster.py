@@ -14,6 +14,7 @@ import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
 
 from runs.engine.drain import HANDOVER_SECONDS, HANDOVER_SIGNAL
 from runs.engine.heartbeats import heartbeat_beat, heartbeat_forget
@@ -28,6 +29,7 @@ from runs.engine.reconciler import (
 from runs.engine.tick import tick_steps
 from runs.seams import cluster_steps_wanted
 from taskflow_site.lib.dbcheck import log_database_pragmas
+from taskflow_site.lib.diskfull import disk_full_report, is_disk_full
 from taskflow_site.lib.steps import ClusterLoop, Step
 
 
@@ -99,4 +101,9 @@ class Command(BaseCommand):
                 drains_hand_over(stop_deliveries=cluster.stop_event.set, bound=HANDOVER_SECONDS)
             drains_interrupt()  # running runs end as "interrupted", drains return at once
             cluster.stop()
-            heartbeat_forget(role="cluster")
+            try:
+                heartbeat_forget(role="cluster")
+            except DatabaseError as exc:  # stopped on a full disk: the row goes stale instead
+                if not is_disk_full(exc):
+                    raise
+                disk_full_report("cluster stop")
