@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 from accounts import services
 from accounts.admin_governance import AuditHistoryMixin
-from accounts.audit import audit_record
+from accounts.audit import audit_user
 from accounts.models import AuditAction, Role, Setting, User
 from taskflow_site.lib.admin import RoleScopedAdmin, time_tag
 
@@ -44,13 +44,7 @@ class PasswordSetForm(AdminPasswordChangeForm):
 
     def save(self, commit=True):
         user = super().save(commit=commit)
-        audit_record(
-            action=AuditAction.PASSWORD_CHANGE,
-            obj_type="user",
-            obj_id=user.pk,
-            obj_repr=user.get_username(),
-            subject_user=user,
-        )
+        audit_user(AuditAction.PASSWORD_CHANGE, user)
         return user
 
 

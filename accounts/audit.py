@@ -122,6 +122,19 @@ def audit_record(
     return entry
 
 
+def audit_user(action: str, user, *, changes: dict | None = None, actor=None) -> AuditEntry:
+    """An entry about a user (sign-in, sign-out, password, account changes), readable by them."""
+    return audit_record(
+        action=action,
+        actor=actor,
+        obj_type="user",
+        obj_id=user.pk,
+        obj_repr=user.get_username(),
+        subject_user=user,
+        changes=changes,
+    )
+
+
 def _plain(value):
     """A JSON value for a diff: dates as ISO text, models and ids as text, long text cut."""
     if isinstance(value, datetime):

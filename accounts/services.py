@@ -18,7 +18,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.apitokens import api_tokens_revoke_for
-from accounts.audit import SECRET_CHANGED, audit_changes, audit_record, audit_snapshot
+from accounts.audit import SECRET_CHANGED, audit_changes, audit_record, audit_snapshot, audit_user
 from accounts.models import AuditAction, RevokedToken, Role, Setting, User
 from taskflow_site.lib import netguard
 
@@ -68,7 +68,7 @@ def user_create(*, username: str, password: str, email: str = "", role: str = Ro
     user.is_superuser = role == Role.ADMIN
     user.full_clean(exclude=["password"])
     user.save()
-    _user_audit(AuditAction.CREATE, user, changes={"role": {"from": None, "to": role}})
+    audit_user(AuditAction.CREATE, user, changes={"role": {"from": None, "to": role}})
     return user
 
 
@@ -85,20 +85,8 @@ def user_create_external(*, username: str, email: str = "", role: str = Role.USE
     user.full_clean(exclude=["password"])
     user.save()
     # the person signing in for the first time creates their own account
-    _user_audit(AuditAction.CREATE, user, changes={"role": {"from": None, "to": role}}, actor=user)
+    audit_user(AuditAction.CREATE, user, changes={"role": {"from": None, "to": role}}, actor=user)
     return user
-
-
-def _user_audit(action: str, user: User, *, changes: dict | None = None, actor=None) -> None:
-    audit_record(
-        action=action,
-        actor=actor,
-        obj_type="user",
-        obj_id=user.pk,
-        obj_repr=user.get_username(),
-        subject_user=user,
-        changes=changes,
-    )
 
 
 def setup_admin_create(*, username: str, password: str, email: str = "") -> User:
@@ -190,14 +178,7 @@ def user_login(*, username: str, password: str) -> tuple[User, dict[str, str]]:
     now = timezone.now()
     User.objects.filter(pk=user.pk).update(last_login=now)
     user.last_login = now
-    audit_record(
-        action=AuditAction.LOGIN,
-        actor=user,
-        obj_type="user",
-        obj_id=user.pk,
-        obj_repr=user.get_username(),
-        subject_user=user,
-    )
+    audit_user(AuditAction.LOGIN, user, actor=user)
     return user, token_pair_for(user)
 
 
@@ -240,7 +221,7 @@ def token_logout(*, user: User, access: AccessToken | None, refresh: str | None 
     """That access token stops working at once; its refresh token is blacklisted."""
     now = timezone.now()
     if access is not None or refresh:  # a session logout is recorded by user_logged_out
-        _user_audit(AuditAction.LOGOUT, user)
+        audit_user(AuditAction.LOGOUT, user)
     RevokedToken.objects.filter(expires_at__lt=now).delete()  # keep the table small
     if access is not None and access.get("jti"):
         RevokedToken.objects.get_or_create(
@@ -267,7 +248,7 @@ def user_change_password(*, user: User, current_password: str, new_password: str
         raise ValidationError({"new_password": exc.messages}) from None
     user.set_password(new_password)
     user.save(update_fields=["password"])  # revokes every token: password_change_revokes
-    _user_audit(AuditAction.PASSWORD_CHANGE, user)
+    audit_user(AuditAction.PASSWORD_CHANGE, user)
 
 
 def user_is_last_active_admin(*, user: User) -> bool:
@@ -331,7 +312,7 @@ def user_update(
             if password is not None:
                 changes["password"] = SECRET_CHANGED
             if changes:
-                _user_audit(AuditAction.UPDATE, user, changes=changes)
+                audit_user(AuditAction.UPDATE, user, changes=changes)
     if is_active is False:  # a new password revoked them on save (password_change_revokes)
         user_revoke_tokens(user=user, reason="owner deactivated")
     return user
@@ -347,7 +328,7 @@ def user_delete(*, user: User) -> None:
             raise LastAdmin
         try:
             with transaction.atomic():
-                _user_audit(AuditAction.DELETE, user)
+                audit_user(AuditAction.DELETE, user)
                 user.delete()
         except ProtectedError as exc:
             raise UserHasJobs from exc

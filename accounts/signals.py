@@ -3,32 +3,18 @@ every failed password attempt, recorded in the audit trail; API logins record in
 
 from __future__ import annotations
 
-from accounts.audit import audit_record
+from accounts.audit import audit_record, audit_user
 from accounts.models import AuditAction, User
 
 
 def login_recorded(sender, request, user, **kwargs) -> None:
-    audit_record(
-        action=AuditAction.LOGIN,
-        actor=user,
-        obj_type="user",
-        obj_id=user.pk,
-        obj_repr=user.get_username(),
-        subject_user=user,
-    )
+    audit_user(AuditAction.LOGIN, user, actor=user)
 
 
 def logout_recorded(sender, request, user, **kwargs) -> None:
     if user is None:  # the session had expired already
         return
-    audit_record(
-        action=AuditAction.LOGOUT,
-        actor=user,
-        obj_type="user",
-        obj_id=user.pk,
-        obj_repr=user.get_username(),
-        subject_user=user,
-    )
+    audit_user(AuditAction.LOGOUT, user, actor=user)
 
 
 def login_failure_recorded(sender, credentials, request=None, **kwargs) -> None:
