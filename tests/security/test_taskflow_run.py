@@ -91,6 +91,8 @@ def test_its_files_are_its_own(server):
     for name in ("jwt_secret", "secret_key", "taskflow.pid"):
         assert _mode(data / name) == 0o600, name
     assert _mode(unix_socket) == 0o660
+    if connection.vendor != "sqlite":
+        return  # PostgreSQL keeps its files itself; the rest holds on every database
     database = connection.settings_dict["NAME"]  # the tests' database: it runs on that one
     for path in (database, f"{database}-wal", f"{database}-shm"):
         assert _mode(path) == 0o600, path
