@@ -96,19 +96,11 @@ def test_health_says_which_mode_is_in_force(client, jobs_as):
     }
 
 
-@pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv (util-linux)")
-def test_a_server_with_ambient_capabilities_passes_none_to_its_job(os_job_user):
-    """The systemd unit's and the Docker image's way: the server is a plain user holding
-    CAP_SETUID/CAP_SETGID/CAP_KILL as ambient capabilities. setuid() between two non-root
-    users keeps capabilities, so without the drop the job could become the server again."""
-    probe = (
-        "import subprocess; from taskflow_site.lib import jobuser; "
-        f"who = jobuser.identity_resolve({os_job_user!r}); "
-        "print(subprocess.run(['sh', '-c', 'grep -E \"^Cap(Prm|Eff|Amb)\" /proc/self/status; "
-        "id -u'], capture_output=True, text=True, **jobuser.spawn_options(who)).stdout)"
-    )
+def _as_capable_server(probe: str) -> subprocess.CompletedProcess:
+    """Run Python `probe` as the systemd unit runs the server: user nobody holding only
+    CAP_SETUID/CAP_SETGID/CAP_KILL as ambient capabilities."""
     caps = "-all,+setuid,+setgid,+kill"
-    done = subprocess.run(
+    return subprocess.run(
         [
             "setpriv",
             "--reuid=65534",
@@ -128,6 +120,20 @@ def test_a_server_with_ambient_capabilities_passes_none_to_its_job(os_job_user):
         timeout=60,
         check=True,
     )
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv (util-linux)")
+def test_a_server_with_ambient_capabilities_passes_none_to_its_job(os_job_user):
+    """The systemd unit's and the Docker image's way: the server is a plain user holding
+    CAP_SETUID/CAP_SETGID/CAP_KILL as ambient capabilities. setuid() between two non-root
+    users keeps capabilities, so without the drop the job could become the server again."""
+    probe = (
+        "import subprocess; from taskflow_site.lib import jobuser; "
+        f"who = jobuser.identity_resolve({os_job_user!r}); "
+        "print(subprocess.run(['sh', '-c', 'grep -E \"^Cap(Prm|Eff|Amb)\" /proc/self/status; "
+        "id -u'], capture_output=True, text=True, **jobuser.spawn_options(who)).stdout)"
+    )
+    done = _as_capable_server(probe)
     found = dict(line.split(":\t") for line in done.stdout.splitlines() if ":\t" in line)
     assert found == {
         "CapPrm": "0000000000000000",
@@ -150,25 +156,5 @@ def test_a_server_that_cannot_read_a_jobs_environment_still_finds_its_escapees(o
         "print(process.has_marker(child.pid, 'r1'), process.has_marker(child.pid, 'r1', who.uid), "
         "process.has_marker(child.pid, 'r1', who.uid + 1)); child.kill(); child.wait()"
     )
-    caps = "-all,+setuid,+setgid,+kill"
-    done = subprocess.run(
-        [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            f"--inh-caps={caps}",
-            f"--ambient-caps={caps}",
-            f"--bounding-set={caps}",
-            "--",
-            sys.executable,
-            "-c",
-            probe,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    done = _as_capable_server(probe)
     assert done.stdout.split() == ["False", "True", "False"], done.stderr
