@@ -108,6 +108,9 @@ class Job(models.Model):
     webhook_urls = models.JSONField(default=list, blank=True)
     # the webhooks' signing secret, encrypted (jobs.webhook_secrets); shown only when made
     webhook_secret = models.TextField(blank=True, editable=False)
+    # run parameters: a list of {"name", "type", "default", "required", "choices", "secret",
+    # "help"} (jobs.services checks them; a run's values are checked against them)
+    params = models.JSONField(default=list, blank=True)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -134,6 +137,29 @@ class Job(models.Model):
     @property
     def notify_email_list(self) -> list[str]:
         return [part.strip() for part in self.notify_emails.split(",") if part.strip()]
+
+
+class FollowupOn(models.TextChoices):
+    SUCCESS = "success", "On success"
+    FAILURE = "failure", "On failure (failure or timeout)"
+    ALWAYS = "always", "Always"
+
+
+class JobFollowup(models.Model):
+    """A chain link: when a run of `job` ends (its final attempt) as `on` says, a run of
+    `target` is queued with `params` (plus the parent's values)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="followup_links")
+    target = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chained_from_links")
+    on = models.CharField(max_length=10, choices=FollowupOn.choices, default=FollowupOn.SUCCESS)
+    params = models.JSONField(default=dict, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["job", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} -> {self.target_id} ({self.on})"
 
 
 class Schedule(models.Model):

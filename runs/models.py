@@ -29,6 +29,7 @@ class TriggerType(models.TextChoices):
     MANUAL = "manual", "Manual"
     API = "api", "API task"
     RETRY = "retry", "Retry"
+    CHAIN = "chain", "Chain (follow-up)"
 
 
 class RunQuerySet(models.QuerySet):
@@ -62,6 +63,17 @@ class Run(models.Model):
     parent = models.ForeignKey(
         "self", on_delete=models.CASCADE, null=True, blank=True, related_name="retries"
     )
+    # the run whose end queued this one (a job's follow-up); parent stays for retries
+    chained_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="chained_runs",
+        db_index=False,  # the partial index below: most runs are not chained
+    )
+    # the run's parameter values (jobs' `params`); secret values are sealed (secretbox)
+    params = models.JSONField(default=dict, blank=True)
     scheduled_for = models.DateTimeField(null=True, blank=True)  # the schedule slot (UTC)
     available_at = models.DateTimeField()  # not claimed before (retry delay)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
@@ -122,6 +134,12 @@ class Run(models.Model):
             models.Index(fields=["job"], condition=Q(status="running"), name="run_running_job_idx"),
             # enqueue asks "are runs of this job queued?" (overlap policy, queue bound)
             models.Index(fields=["job"], condition=Q(status="pending"), name="run_pending_job_idx"),
+            # "what did this run start" (run page): only chained runs are in it
+            models.Index(
+                fields=["chained_from"],
+                condition=Q(chained_from__isnull=False),
+                name="run_chained_from_idx",
+            ),
         ]
 
     def __str__(self) -> str:
