@@ -40,7 +40,9 @@ from taskflow_site.lib.api import (
     InvalidCredentials,
     PageQuery,
     envelope,
+    no_body,
     parse_query,
+    unknown_fields,
     validation_details,
 )
 
@@ -88,6 +90,9 @@ class LoginApi(APIView):
     def post(self, request):
         serializer = LoginInput(data=request.data)
         if not serializer.is_valid():
+            unknown = unknown_fields(serializer.errors)
+            if unknown:  # a client's mistake, not a failed login: say which key
+                raise exceptions.ValidationError(unknown)
             raise InvalidCredentials()
         try:
             user, pair = services.user_login(**serializer.validated_data)
@@ -154,6 +159,7 @@ class PasswordChangeApi(APIView):
 class WsTicketApi(APIView):
     @extend_schema(request=None, responses={201: TicketOutput}, tags=["auth"])
     def post(self, request):
+        no_body(request)
         # the socket lives only as long as the credential that asked for it
         access = request.auth if isinstance(request.auth, AccessToken) else None
         ticket, seconds = tickets.ticket_issue(
@@ -232,6 +238,7 @@ class UserDetailApi(APIView):
 
     @extend_schema(responses=DeletedOutput, tags=["users"])
     def delete(self, request, pk: int):
+        no_body(request)
         user = _user_or_404(pk)
         try:
             services.user_delete(user=user)

@@ -19,7 +19,13 @@ from accounts.serializers import (
     AuditListOutput,
     AuditQuery,
 )
-from taskflow_site.lib.api import PageQuery, envelope, parse_query, validation_details
+from taskflow_site.lib.api import (
+    PageQuery,
+    envelope,
+    no_body,
+    parse_query,
+    validation_details,
+)
 
 
 def _owner(request, value: str | None) -> User:
@@ -85,6 +91,7 @@ class ApiTokenDetailApi(APIView):
 
     @extend_schema(responses=ApiTokenOutput, tags=["tokens"])
     def delete(self, request, pk: int):
+        no_body(request)
         token = api_token_revoke(token=_visible_token(request, pk))
         return envelope(ApiTokenOutput(token).data)
 

@@ -15,7 +15,6 @@ import logging
 import re
 import time
 
-import httpx
 import jwt
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
@@ -53,6 +52,8 @@ def oidc_provider() -> dict:
     if cached is not None and time.monotonic() - cached[0] < DISCOVERY_SECONDS:
         return cached[1]
     url = f"{issuer}/.well-known/openid-configuration"
+    import httpx  # here: ~12 MB that only a sign-in needs (idle footprint, issue 14)
+
     try:
         response = httpx.get(url, timeout=DISCOVERY_TIMEOUT)
         response.raise_for_status()
@@ -142,6 +143,8 @@ class OidcBackend(OIDCAuthenticationBackend):
         header = jwt.get_unverified_header(token)
         if "kid" in header:
             return super().retrieve_matching_jwk(token)
+        import httpx
+
         try:
             response = httpx.get(self.OIDC_OP_JWKS_ENDPOINT, timeout=DISCOVERY_TIMEOUT)
             response.raise_for_status()

@@ -6,12 +6,12 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import AuditAction, Role, Scope
-from taskflow_site.lib.api import PageQuery
+from taskflow_site.lib.api import Input, PageQuery
 
 USERNAME_REGEX = r"^[\w.@+-]+\Z"
 
 
-class SetupAdminInput(serializers.Serializer):
+class SetupAdminInput(Input):
     username = serializers.RegexField(USERNAME_REGEX, max_length=150)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
     # optional, no default: "" would be an invalid `format: email` default in the schema (the
@@ -39,12 +39,12 @@ class TokenPairOutput(serializers.Serializer):
     user = UserOutput()
 
 
-class LoginInput(serializers.Serializer):
+class LoginInput(Input):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 
-class RefreshInput(serializers.Serializer):
+class RefreshInput(Input):
     refresh = serializers.CharField(max_length=4096)
 
 
@@ -53,7 +53,7 @@ class RefreshOutput(serializers.Serializer):
     refresh = serializers.CharField()
 
 
-class LogoutInput(serializers.Serializer):
+class LogoutInput(Input):
     refresh = serializers.CharField(max_length=4096, required=False, allow_blank=True)
 
 
@@ -61,7 +61,7 @@ class LogoutOutput(serializers.Serializer):
     loggedOut = serializers.BooleanField()
 
 
-class PasswordChangeInput(serializers.Serializer):
+class PasswordChangeInput(Input):
     current_password = serializers.CharField(max_length=128, trim_whitespace=False)
     new_password = serializers.CharField(max_length=128, trim_whitespace=False)
 
@@ -71,14 +71,16 @@ class TicketOutput(serializers.Serializer):
     expiresIn = serializers.IntegerField()
 
 
-class UserCreateInput(serializers.Serializer):
+class UserCreateInput(Input):
     username = serializers.RegexField(USERNAME_REGEX, max_length=150)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)  # as above
     role = serializers.ChoiceField(choices=Role.choices, default=Role.USER)
 
 
-class UserUpdateInput(serializers.Serializer):
+class UserUpdateInput(Input):
+    echo_of = UserOutput  # a PUT of what GET returned: id, lastLogin, createdAt ignored
+
     username = serializers.RegexField(USERNAME_REGEX, max_length=150, required=False)
     password = serializers.CharField(max_length=128, trim_whitespace=False, required=False)
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
@@ -103,7 +105,7 @@ def user_summary(user) -> dict:
 # ---- API tokens ----
 
 
-class ApiTokenInput(serializers.Serializer):
+class ApiTokenInput(Input):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=Scope.choices),

@@ -5,14 +5,19 @@ Users edit and run only their own jobs (the queryset), never create jobs or chan
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Q
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.admin_governance import AuditHistoryMixin
+from jobs.admin_import import crontab_import_view
 from jobs.forms import MONTH_NAMES, TEXT_FIELDS, WEEKDAY_NAMES, JobForm
 from jobs.models import Job, JobKind
 from jobs.services import (
@@ -30,7 +35,7 @@ from taskflow_site.lib.admin import (
 
 LOCKED_WHY = (
     "Only admins may change what this job runs (kind, script, command, request, directory, "
-    "variables): jobs run as the server's own user, because no separate job user is "
+    "variables, parameters): jobs run as the server's own user, because no separate job user is "
     "configured (TASKFLOW_JOB_USER)."
 )
 
@@ -91,6 +96,11 @@ class JobAdmin(AuditHistoryMixin, RoleScopedAdmin):
     def audit_history_filter(self, obj):
         return Q(job_id=obj.pk)
 
+    def get_urls(self):
+        # before the default `<object_id>/` routes, which would read "import" as an id
+        view = self.admin_site.admin_view(partial(crontab_import_view, self))
+        return [path("import/", view, name="jobs_job_import"), *super().get_urls()]
+
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, *locked_fields(request)]
 
@@ -123,6 +133,7 @@ class JobAdmin(AuditHistoryMixin, RoleScopedAdmin):
                     ]
                 },
             ),
+            ("Run parameters", {"fields": ["params_table"], "classes": ["tf-rows-fieldset"]}),
             (
                 "Limits",
                 {
@@ -175,6 +186,7 @@ class JobAdmin(AuditHistoryMixin, RoleScopedAdmin):
                     ]
                 },
             ),
+            ("Follow-up jobs", {"fields": ["followups"], "classes": ["tf-rows-fieldset"]}),
         ]
 
     def get_changeform_initial_data(self, request):
@@ -226,6 +238,10 @@ class JobAdmin(AuditHistoryMixin, RoleScopedAdmin):
     def secret_env_text(self, job):
         names = ((name,) for name in job.secret_env_vars or {})
         return format_html_join(", ", "{}=***", names) or "—"
+
+    @admin.display(description="Parameters")
+    def params_table(self, job):
+        return mark_safe(render_to_string("taskflow/params_list.html", {"params": job.params}))  # noqa: S308 (escaped by the template)
 
     # ---- columns ----
 

@@ -46,6 +46,7 @@ from taskflow_site.lib.api import (
     FieldsRefused,
     PageQuery,
     envelope,
+    no_body,
     parse_query,
     validation_details,
 )
@@ -143,6 +144,7 @@ class JobListApi(APIView):
     def get(self, request):
         query = parse_query(JobListQuery, request)
         jobs = Job.objects.visible_to(request.user).select_related("created_by", "schedule")
+        jobs = jobs.prefetch_related("followup_links__target")  # JobOutput's followups
         if query.get("enabled") is not None:
             jobs = jobs.filter(enabled=query["enabled"])
         if query.get("kind"):
@@ -204,6 +206,7 @@ class JobDetailApi(APIView):
 
     @extend_schema(responses=DeletedOutput, tags=["jobs"])
     def delete(self, request, pk):
+        no_body(request)
         job = _visible_job(request, pk)
         job_services.job_delete(job=job)
         return envelope({"id": str(pk), "deleted": True})
@@ -214,6 +217,7 @@ class JobEnableApi(APIView):
 
     @extend_schema(request=None, responses=JobOutput, tags=["jobs"])
     def post(self, request, pk):
+        no_body(request)
         job = _visible_job(request, pk)
         job = _save(job_services.job_set_enabled, job=job, enabled=self.enabled)
         return envelope(_job_data(job))
@@ -325,7 +329,9 @@ class ScheduleTaskListApi(APIView):
     @extend_schema(parameters=[PageQuery], responses=ScheduleTaskListOutput, tags=["localflow"])
     def get(self, request):
         page = parse_query(PageQuery, request)
-        jobs = Job.objects.select_related("schedule").order_by("name", "id")
+        # LocalFlow's schedules: the jobs that have one (a manual-only job is no schedule)
+        jobs = Job.objects.filter(schedule__isnull=False).select_related("schedule")
+        jobs = jobs.order_by("name", "id")
         rows = jobs[page["offset"] : page["offset"] + page["limit"]]
         return envelope(
             {"schedules": [_schedule_task_data(job) for job in rows], "total": jobs.count()}
@@ -348,16 +354,22 @@ class ScheduleTaskListApi(APIView):
         return envelope(_schedule_task_data(job), status.HTTP_201_CREATED)
 
 
+def _visible_schedule(request, pk) -> Job:
+    """A job with a schedule (another job is no LocalFlow schedule: 404)."""
+    jobs = Job.objects.visible_to(request.user).filter(schedule__isnull=False)
+    return get_object_or_404(jobs.select_related("created_by", "schedule"), pk=pk)
+
+
 class ScheduleTaskDetailApi(APIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(responses=ScheduleTaskOutput, tags=["localflow"])
     def get(self, request, pk):
-        return envelope(_schedule_task_data(_visible_job(request, pk)))
+        return envelope(_schedule_task_data(_visible_schedule(request, pk)))
 
     @extend_schema(request=ScheduleTaskInput, responses=ScheduleTaskOutput, tags=["localflow"])
     def put(self, request, pk):
-        job = _visible_job(request, pk)
+        job = _visible_schedule(request, pk)
         serializer = ScheduleTaskInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = _schedule_task_fields(serializer.validated_data)
@@ -372,6 +384,7 @@ class ScheduleTaskDetailApi(APIView):
 
     @extend_schema(responses=DeletedOutput, tags=["localflow"])
     def delete(self, request, pk):
-        job = _visible_job(request, pk)
+        no_body(request)
+        job = _visible_schedule(request, pk)
         job_services.job_delete(job=job)
         return envelope({"id": str(pk), "deleted": True})

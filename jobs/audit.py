@@ -28,11 +28,13 @@ def job_audit(action: str, job: Job, *, changes: dict | None = None) -> None:
 
 
 def job_audit_update(
-    job: Job, *, before: dict, fields, schedule_before=None, schedule_after=None
+    job: Job, *, before: dict, fields, schedule_before=None, schedule_after=None, extra=None
 ) -> None:
-    """The diff of `fields` against `before` (and of the schedule); an edit that only flips
-    `enabled` is recorded as enable/disable, an edit that changes nothing not at all."""
+    """The diff of `fields` against `before` (and of the schedule, plus `extra` changes such
+    as the follow-ups'); an edit that only flips `enabled` is recorded as enable/disable, an
+    edit that changes nothing not at all."""
     changes = audit_changes(before, audit_snapshot(job, fields), secret=SECRET_FIELDS)
+    changes.update(extra or {})
     if schedule_before != schedule_after:
         changes["schedule"] = {"from": schedule_before, "to": schedule_after}
     if not changes:

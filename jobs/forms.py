@@ -1,5 +1,6 @@
-"""The job editor's form: the six schedule grids, the cron field and the text fields that
-stand for lists and maps. Every save goes through jobs.services (validation lives there)."""
+"""The job editor's form: the six schedule grids, the cron field, the text fields that stand
+for lists and maps, and the tables of run parameters and follow-up jobs (jobs.param_forms).
+Every save goes through jobs.services (validation lives there)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from django.db import transaction
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
+from jobs.followups import job_followups
 from jobs.models import Job
+from jobs.param_forms import FollowupsField, ParamsField, RowsField
 from jobs.schedule import ScheduleError, schedule_validate
 from jobs.secrets import job_secret_values
 from jobs.services import (
@@ -44,6 +47,7 @@ TEXT_FIELDS = {
     "http_headers": ("headers_text", dict),
     "webhook_urls": ("webhooks_text", list),
     "retry_exit_codes": ("exit_codes_text", list),
+    "params": ("params_table", list),  # a table of rows (jobs.param_forms)
 }
 
 
@@ -143,6 +147,20 @@ class JobForm(forms.ModelForm):
         label="Retry on exit codes",
         help_text="Comma-separated; empty = retry on any non-zero exit code.",
     )
+    params_table = ParamsField(
+        label="Parameters",
+        help_text="Values a run takes: Run now asks for them, the API and the CLI pass them, "
+        "scheduled runs use the defaults. The script reads each as the environment variable "
+        "<code>TASKFLOW_PARAM_NAME</code>; an HTTP request uses <code>{{params.NAME}}</code>. "
+        "Names are upper-case (A-Z, 0-9, _). A secret value is masked in logs and never shown.",
+    )
+    followups = FollowupsField(
+        label="Follow-up jobs",
+        help_text="Jobs to start when a run of this job ends (its last attempt): on success, on "
+        "failure (a failure or a timeout) or always. A follow-up gets this run's parameter "
+        "values plus the ones written here, and <code>TASKFLOW_PARENT_RUN_ID</code> / "
+        "<code>TASKFLOW_PARENT_STATUS</code>. A chain that leads back here is refused.",
+    )
 
     class Meta:
         model = Job
@@ -166,6 +184,10 @@ class JobForm(forms.ModelForm):
             self.fields.pop(name, None)
         if "run_as" in self.fields:
             self.fields["run_as"] = _run_as_field(self.instance.run_as)
+        if "followups" in self.fields and self.request is not None:
+            # only the jobs this user can see: another user's job is not even offered
+            jobs = Job.objects.visible_to(self.request.user).exclude(pk=self.instance.pk)
+            self.fields["followups"].job_choices = jobs.order_by("name").values_list("id", "name")
         self.schedule_errors: dict[str, list[str]] = {}
         self.saved_job: Job | None = None
         job = self.instance
@@ -188,6 +210,8 @@ class JobForm(forms.ModelForm):
         self.initial.setdefault(
             "exit_codes_text", ", ".join(str(c) for c in job.retry_exit_codes or [])
         )
+        self.initial.setdefault("params_table", job.params or [])
+        self.initial.setdefault("followups", [] if job._state.adding else job_followups(job))
 
     # ---- field cleaning: text areas back to the model's JSON shapes ----
 
@@ -277,8 +301,14 @@ class JobForm(forms.ModelForm):
         data = self.cleaned_data
         fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
         for name, (form_field, empty) in TEXT_FIELDS.items():
-            if form_field in self.fields:
-                fields[name] = data.get(form_field) or empty()
+            if form_field not in self.fields:
+                continue
+            value = data.get(form_field)
+            if value is None and isinstance(self.fields[form_field], RowsField):
+                fields.pop(name, None)  # a table that was not on the page: left alone
+                continue
+            fields[name] = value or empty()
+        links = {} if data.get("followups") is None else {"followups": data["followups"]}
         if self.errors:
             self._add_draft_errors(fields)  # every problem in this round, not the next
             return
@@ -297,10 +327,10 @@ class JobForm(forms.ModelForm):
                 return
         try:
             if self.instance._state.adding:
-                job = job_create(created_by=owner or user, schedule=schedule, **fields)
+                job = job_create(created_by=owner or user, schedule=schedule, **links, **fields)
             else:
                 with transaction.atomic():
-                    job = job_update(job=self.instance, schedule=schedule, **fields)
+                    job = job_update(job=self.instance, schedule=schedule, **links, **fields)
                     if owner is not None:
                         job = job_set_owner(job=job, owner=owner)
         except ValidationError as exc:
@@ -334,6 +364,8 @@ class JobForm(forms.ModelForm):
                 self.add_error("schedule", ValidationError(msgs))
                 continue
             field = aliases.get(key, key)
+            if isinstance(self.fields.get(field), RowsField):  # on the rows they are about
+                msgs = self.fields[field].place_errors(list(msgs))
             if field == "__all__" or field not in self.fields:
                 self.add_error(None, ValidationError([f"{key}: {m}" for m in msgs]))
             else:

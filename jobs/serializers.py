@@ -12,13 +12,16 @@ import json
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs.models import CatchupPolicy, Job, JobKind, NotifyOn, OverlapPolicy
+from jobs.followups import job_followups
+from jobs.models import CatchupPolicy, FollowupOn, Job, JobKind, NotifyOn, OverlapPolicy
+from jobs.params import PARAM_TYPES
 from jobs.services import job_errors
+from taskflow_site.lib.api import Input
 
 SECRET_MASK = "***"
 
 
-class ScheduleSerializer(serializers.Serializer):
+class ScheduleSerializer(Input):
     """The grid (lists; null or empty = any; all ANDed) or a 5-field cron_expr."""
 
     years = serializers.ListField(
@@ -42,7 +45,52 @@ class ScheduleSerializer(serializers.Serializer):
     cron_expr = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
-class JobInput(serializers.Serializer):
+class ParamInput(Input):
+    """One run parameter a job declares (jobs.params judges it)."""
+
+    name = serializers.CharField(help_text="An upper-case identifier: A-Z, 0-9, _.")
+    type = serializers.ChoiceField(choices=PARAM_TYPES, required=False, help_text="string")
+    default = serializers.JSONField(
+        required=False, allow_null=True, help_text="Of the parameter's type; none for a secret."
+    )
+    required = serializers.BooleanField(required=False)
+    choices = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="A choice parameter's values."
+    )
+    secret = serializers.BooleanField(
+        required=False, help_text="A string whose values are sealed, masked in logs and the API."
+    )
+    help = serializers.CharField(allow_blank=True, required=False)
+
+
+class ParamOutput(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=PARAM_TYPES)
+    default = serializers.JSONField(allow_null=True)
+    required = serializers.BooleanField()
+    choices = serializers.ListField(child=serializers.CharField())
+    secret = serializers.BooleanField()
+    help = serializers.CharField()
+
+
+class FollowupInput(Input):
+    """A chain link: when a run of this job ends as `on` says, a run of `job` is queued."""
+
+    job = serializers.UUIDField(help_text="The follow-up job (one its owner may run).")
+    on = serializers.ChoiceField(choices=FollowupOn.choices, required=False)
+    params = serializers.DictField(
+        required=False, help_text="Fixed values for the follow-up's parameters (not secrets)."
+    )
+
+
+class FollowupOutput(serializers.Serializer):
+    job = serializers.UUIDField()
+    jobName = serializers.CharField()
+    on = serializers.ChoiceField(choices=FollowupOn.choices)
+    params = serializers.DictField()
+
+
+class JobInput(Input):
     """POST/PUT/PATCH /api/jobs: the shape of a job (types and names) only; the values are
     judged by jobs.services (job_errors), whose messages the API returns. Nothing here has a
     default, so an update never resets a field the client did not send; job_create applies the
@@ -109,6 +157,10 @@ class JobInput(serializers.Serializer):
         child=serializers.CharField(allow_blank=True), required=False
     )
     schedule = ScheduleSerializer(allow_null=True, required=False)
+    params = ParamInput(
+        many=True, required=False, help_text="Run parameters (TASKFLOW_PARAM_<NAME>)."
+    )
+    followups = FollowupInput(many=True, required=False, help_text="Replaces the job's links.")
     created_by = serializers.CharField(
         allow_blank=True, required=False, help_text="Owner (username or id). Admins only."
     )
@@ -161,6 +213,8 @@ class JobOutput(serializers.Serializer):
     notify_daily_cap = serializers.IntegerField()
     webhook_urls = serializers.ListField(child=serializers.CharField())
     schedule = serializers.SerializerMethodField()
+    params = ParamOutput(many=True)
+    followups = serializers.SerializerMethodField()
 
     def get_secret_env_vars(self, job) -> dict[str, str]:
         return dict.fromkeys(job.secret_env_vars or {}, SECRET_MASK)
@@ -170,6 +224,13 @@ class JobOutput(serializers.Serializer):
         # a missing one-to-one raises RelatedObjectDoesNotExist, an AttributeError
         schedule = getattr(job, "schedule", None)
         return schedule.as_dict() if schedule is not None else None
+
+    @extend_schema_field(FollowupOutput(many=True))
+    def get_followups(self, job):
+        return job_followups(job)
+
+
+JobInput.echo_of = JobOutput  # a PUT of what GET returned: its server-produced keys ignored
 
 
 class JobListQuery(serializers.Serializer):
@@ -192,7 +253,7 @@ class PreviewQuery(serializers.Serializer):
     count = serializers.IntegerField(min_value=1, max_value=100, default=5)
 
 
-class PreviewInput(serializers.Serializer):
+class PreviewInput(Input):
     schedule = ScheduleSerializer()
     timezone = serializers.CharField(max_length=64, default="UTC")
     count = serializers.IntegerField(min_value=1, max_value=100, default=5)
@@ -214,7 +275,7 @@ class TimezoneListOutput(serializers.Serializer):
     total = serializers.IntegerField()
 
 
-class ScheduleTaskInput(serializers.Serializer):
+class ScheduleTaskInput(Input):
     """LocalFlow's POST/PUT /api/schedules (shape only; jobs.services judges the values)."""
 
     name = serializers.CharField(allow_blank=True)
@@ -240,6 +301,9 @@ class ScheduleTaskOutput(serializers.Serializer):
     createdAt = serializers.DateTimeField()
 
 
+ScheduleTaskInput.echo_of = ScheduleTaskOutput
+
+
 class ScheduleTaskListOutput(serializers.Serializer):
     schedules = ScheduleTaskOutput(many=True)
     total = serializers.IntegerField()
@@ -260,7 +324,7 @@ TASK_FIELDS = {
 }
 
 
-class ShellPayload(serializers.Serializer):
+class ShellPayload(Input):
     """LocalFlow's shell handler: a command and its arguments, run WITHOUT a shell."""
 
     command = serializers.CharField(allow_blank=True, trim_whitespace=False)
@@ -273,7 +337,7 @@ class ShellPayload(serializers.Serializer):
     working_dir = serializers.CharField(allow_blank=True, required=False)
 
 
-class HttpPayload(serializers.Serializer):
+class HttpPayload(Input):
     """LocalFlow's http handler."""
 
     url = serializers.CharField(allow_blank=True)

@@ -17,14 +17,16 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_snapshot
 from accounts.models import AuditAction
 from jobs.audit import job_audit, job_audit_update
-from jobs.models import HTTP_METHODS, Job, JobKind, Schedule
+from jobs.followups import followups_clean, followups_save
+from jobs.models import Job, JobKind, Schedule
+from jobs.params import params_declaration_tidy
+from jobs.rules import http_errors, notify_errors, params_errors
 from jobs.schedule import (
     ScheduleError,
     schedule_next,
@@ -77,9 +79,9 @@ EDITABLE_FIELDS = (
     "notify_on_change_only",
     "notify_daily_cap",
     "webhook_urls",
+    "params",
 )
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
-HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token
 RESERVED_ENV_PREFIX = "TASKFLOW_"  # the engine sets TASKFLOW_RUN_ID / TASKFLOW_JOB_ID
 # How large a job may grow: the API and the editor both come through here.
 TEXT_MAX = {
@@ -90,9 +92,6 @@ TEXT_MAX = {
 }
 VALUE_MAX = 100_000  # one argv item or environment value
 ARGV_MAX = 1000
-HEADER_VALUE_MAX = 8000
-WEBHOOKS_MAX = 20
-URL_MAX = 2000
 RANGES = {
     "retry_count": (0, 100),
     "retry_delay_seconds": (0, 86400),
@@ -123,6 +122,10 @@ WHAT_RUNS_FIELDS = (
     "working_dir",
     "env_vars",
     "secret_env_vars",
+    # the parameters' declaration bounds what reaches the script and an HTTP job's request
+    # (choices, types): loosening it is changing what runs (a follow-up is not: it only
+    # starts jobs the owner may run, checked when saved and when it fires)
+    "params",
     "run_as",
     "max_memory_mb",
     "max_cpu_percent",
@@ -188,52 +191,6 @@ def _command_errors(errors: dict, job: Job) -> None:
         _add(errors, "command", f"At most {ARGV_MAX} items of {VALUE_MAX} characters, no NUL.")
 
 
-def _http_errors(errors: dict, job: Job) -> None:
-    if job.kind == JobKind.HTTP:
-        if not job.http_url:
-            _add(errors, "http_url", "An HTTP job needs a URL.")
-        elif not str(job.http_url).lower().startswith(("http://", "https://")):
-            _add(errors, "http_url", "Only http:// and https:// URLs.")
-    if "http_method" not in errors and job.http_method not in HTTP_METHODS:
-        _add(errors, "http_method", f"One of {', '.join(HTTP_METHODS)}.")
-    headers = job.http_headers
-    if not isinstance(headers, dict) or not all(
-        isinstance(key, str) and isinstance(val, str) for key, val in headers.items()
-    ):
-        _add(errors, "http_headers", "Must be an object of header: text.")
-        return
-    for key, val in headers.items():
-        if any(ch in key + val for ch in "\r\n\x00"):
-            _add(errors, "http_headers", "Header names and values must be one line of text.")
-        elif not HEADER_NAME.fullmatch(key):
-            _add(errors, "http_headers", f"{key!r} is not a valid header name.")
-        elif len(val) > HEADER_VALUE_MAX:
-            _add(errors, "http_headers", f"{key}: at most {HEADER_VALUE_MAX} characters.")
-
-
-def _notify_errors(errors: dict, job: Job) -> None:
-    if isinstance(job.notify_emails, str):
-        for address in job.notify_email_list:
-            try:
-                validate_email(address)
-            except ValidationError:
-                _add(errors, "notify_emails", f"{address!r} is not a valid e-mail address.")
-    urls = job.webhook_urls
-    if not isinstance(urls, list):
-        _add(errors, "webhook_urls", "Must be a list of URLs.")
-        return
-    if len(urls) > WEBHOOKS_MAX:
-        _add(errors, "webhook_urls", f"At most {WEBHOOKS_MAX} URLs.")
-    check_url = URLValidator(schemes=["http", "https"])
-    for url in urls:
-        try:
-            check_url(url)
-            if len(url) > URL_MAX:
-                raise ValidationError("too long")
-        except (ValidationError, TypeError):
-            _add(errors, "webhook_urls", f"{url!r} is not an http(s) URL.")
-
-
 def job_errors(job: Job) -> dict[str, list[str]]:
     """Field -> messages for everything about a job except its schedule: the one set of job
     rules (the API's serializers only shape input, the editor's form only parses it)."""
@@ -274,10 +231,10 @@ def job_errors(job: Job) -> dict[str, list[str]]:
     if job.kind == JobKind.SHELL and (not isinstance(job.script, str) or not job.script.strip()):
         _add(errors, "script", "A shell job needs a script.")
     _command_errors(errors, job)
-    _http_errors(errors, job)
+    http_errors(errors, job)
     for field in ("env_vars", "secret_env_vars"):
         _env_errors(errors, field, getattr(job, field))
-    _notify_errors(errors, job)
+    notify_errors(errors, job)
     codes = job.retry_exit_codes
     if (
         not isinstance(codes, list)
@@ -285,6 +242,7 @@ def job_errors(job: Job) -> dict[str, list[str]]:
         or not all(_whole(code) and 1 <= code <= 255 for code in codes)
     ):
         _add(errors, "retry_exit_codes", "Must be a list of exit codes 1-255 (empty = any).")
+    params_errors(errors, job)
     return errors
 
 
@@ -310,6 +268,8 @@ def _tidy(job: Job, fields: dict) -> None:
     """The one stored form of what `fields` set: e-mail addresses as "a@x, b@y"."""
     if "notify_emails" in fields and isinstance(job.notify_emails, str):
         job.notify_emails = ", ".join(job.notify_email_list)
+    if "params" in fields:
+        job.params = params_declaration_tidy(job.params)
 
 
 def jobs_run_apart() -> bool:
@@ -383,8 +343,15 @@ def _next_run_at(job: Job, schedule: dict | None, now: datetime) -> datetime | N
     return schedule_next(schedule, job.timezone, now)
 
 
-def job_create(*, created_by, schedule: dict | None = None, **fields) -> Job:
-    """A new job (and its schedule), with next_run_at computed from now.
+def _links(job: Job, followups, errors: dict) -> list[dict] | None:
+    """Cleaned follow-ups (None: unchanged); jobs.followups' messages go under "followups"."""
+    links, messages = followups_clean(job, followups) if followups is not _UNCHANGED else (None, [])
+    errors.update({"followups": messages} if messages else {})
+    return links
+
+
+def job_create(*, created_by, schedule: dict | None = None, followups=(), **fields) -> Job:
+    """A new job (and its schedule and follow-ups), with next_run_at computed from now.
 
     Creation never fires a past slot: the first run is the first slot strictly after now."""
     now = timezone.now()
@@ -392,6 +359,7 @@ def job_create(*, created_by, schedule: dict | None = None, **fields) -> Job:
     job = Job(created_by=created_by, **fields)
     _tidy(job, fields)
     errors = job_errors(job)
+    links = _links(job, list(followups), errors)
     cleaned, schedule_errors = None, {}
     if schedule is not None and "timezone" not in errors:
         try:
@@ -406,13 +374,14 @@ def job_create(*, created_by, schedule: dict | None = None, **fields) -> Job:
         job.save()
         if cleaned is not None:
             Schedule.objects.create(job=job, **cleaned)
+        followups_save(job, links)
         job_audit(AuditAction.CREATE, job)
     job.webhook_secret_shown = secret  # the API returns it this once
     return job
 
 
-def job_update(*, job: Job, schedule=_UNCHANGED, **fields) -> Job:
-    """Change fields and/or the schedule (None removes it) in one transaction.
+def job_update(*, job: Job, schedule=_UNCHANGED, followups=_UNCHANGED, **fields) -> Job:
+    """Change fields, the schedule (None removes it) and/or the follow-ups in one transaction.
 
     next_run_at is recomputed from now when the schedule, the zone or the enabled flag changes
     (a fresh start: no catch-up of past slots); other edits leave it alone, so a pending
@@ -429,6 +398,7 @@ def job_update(*, job: Job, schedule=_UNCHANGED, **fields) -> Job:
             setattr(locked, name, value)
         _tidy(locked, fields)
         errors = job_errors(locked)
+        links = _links(locked, followups, errors)
         target = current if schedule is _UNCHANGED else schedule
         cleaned, schedule_errors = None, {}
         if target is not None and "timezone" not in errors:
@@ -453,8 +423,14 @@ def job_update(*, job: Job, schedule=_UNCHANGED, **fields) -> Job:
                 Schedule.objects.update_or_create(job=locked, defaults=cleaned)
             # the cached reverse relation would otherwise keep the old row
             locked._state.fields_cache.pop("schedule", None)
+        changes = followups_save(locked, links) if links is not None else {}
         job_audit_update(
-            locked, before=audited, fields=fields, schedule_before=current, schedule_after=cleaned
+            locked,
+            before=audited,
+            fields=fields,
+            extra=changes,
+            schedule_before=current,
+            schedule_after=cleaned,
         )
     return locked
 

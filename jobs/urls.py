@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from jobs import api, webhook_api
+from jobs import api, import_api, webhook_api
 
 urlpatterns = [
     path("jobs", api.JobListApi.as_view(), name="job-list"),
     path("jobs/preview", api.SchedulePreviewApi.as_view(), name="job-schedule-preview"),
+    path("jobs/import", import_api.JobImportApi.as_view(), name="job-import"),
     path("jobs/<uuid:pk>", api.JobDetailApi.as_view(), name="job-detail"),
     path("jobs/<uuid:pk>/enable", api.JobEnableApi.as_view(), name="job-enable"),
     path("jobs/<uuid:pk>/disable", api.JobDisableApi.as_view(), name="job-disable"),

@@ -13,10 +13,10 @@ from rest_framework.views import APIView
 from jobs.models import Job
 from jobs.serializers import JobOutput
 from jobs.webhook_secrets import MAX_CHARS, job_webhook_secret_rotate
-from taskflow_site.lib.api import envelope, validation_details
+from taskflow_site.lib.api import Input, envelope, validation_details
 
 
-class WebhookSecretInput(serializers.Serializer):
+class WebhookSecretInput(Input):
     secret = serializers.CharField(
         required=False,
         max_length=MAX_CHARS,

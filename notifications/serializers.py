@@ -6,10 +6,12 @@ import re
 
 from rest_framework import serializers
 
+from taskflow_site.lib.api import Input
+
 HOSTNAME = re.compile(r"^[A-Za-z0-9.\-:\[\]]*\Z")
 
 
-class SmtpSettingsInput(serializers.Serializer):
+class SmtpSettingsInput(Input):
     """PUT /api/settings/smtp: keys left out stay as they are. The password is write-only:
     omitted or "" keeps the stored one, `clear_password: true` removes it."""
 
@@ -47,7 +49,10 @@ class SmtpSettingsOutput(serializers.Serializer):
     hasPassword = serializers.BooleanField(help_text="The password itself is never returned.")
 
 
-class SmtpTestInput(serializers.Serializer):
+SmtpSettingsInput.echo_of = SmtpSettingsOutput  # a PUT of what GET returned
+
+
+class SmtpTestInput(Input):
     to = serializers.EmailField(max_length=254)
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from jobs.params import params_masked
+from jobs.services import RANGES
 from runs.models import RunStatus, TriggerType
+from taskflow_site.lib.api import Input
 from taskflow_site.lib.formatting import iso
 
 
@@ -66,6 +69,10 @@ class RunOutput(serializers.Serializer):
     cpuPercentMax = serializers.FloatField(source="cpu_percent_max", allow_null=True)
     memoryBytesAvg = serializers.IntegerField(source="memory_bytes_avg", allow_null=True)
     memoryBytesMax = serializers.IntegerField(source="memory_bytes_max", allow_null=True)
+    params = serializers.DictField(help_text="The run's parameter values; secret ones masked.")
+    chainedFrom = serializers.UUIDField(
+        source="chained_from_id", allow_null=True, help_text="The run whose end queued this one."
+    )
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_kind(self, run):
@@ -103,7 +110,38 @@ class RunOutput(serializers.Serializer):
             "cpuPercentMax": run.cpu_percent_max,
             "memoryBytesAvg": run.memory_bytes_avg,
             "memoryBytesMax": run.memory_bytes_max,
+            "params": params_masked(run.params),
+            "chainedFrom": str(run.chained_from_id) if run.chained_from_id is not None else None,
         }
+
+
+class ChainedRunOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    jobId = serializers.UUIDField(source="job_id", allow_null=True)
+    jobName = serializers.CharField(source="job.name", allow_null=True, default=None)
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    triggerType = serializers.ChoiceField(source="trigger_type", choices=TriggerType.choices)
+
+
+class RunDetailOutput(RunOutput):
+    """One run: RunOutput and the follow-up runs its end queued."""
+
+    chainedRuns = ChainedRunOutput(many=True)
+
+    def to_representation(self, run):
+        followers = run.chained_runs.select_related("job").order_by("created_at", "pk")
+        return {
+            **super().to_representation(run),
+            "chainedRuns": [ChainedRunOutput(follower).data for follower in followers],
+        }
+
+
+class JobRunInput(Input):
+    """POST /api/jobs/<id>/run: the run's parameter values (defaults fill the rest)."""
+
+    params = serializers.DictField(
+        required=False, help_text="NAME -> value, as the job declares them (jobs' `params`)."
+    )
 
 
 class RunListOutput(serializers.Serializer):
@@ -139,11 +177,39 @@ class LogPageOutput(serializers.Serializer):
 # ---- LocalFlow tasks ----
 
 
-class TaskInput(serializers.Serializer):
+RETRIES_MAX = RANGES["retry_count"][1]
+DELAY_MAX = RANGES["retry_delay_seconds"][1]
+
+
+class TaskInput(Input):
+    """LocalFlow's task. Retries mean what a job's do (runs.spec.RetryPolicy): max_attempts
+    counts the first attempt (a job's retry_count + 1), a failed attempt is tried again after
+    retry_delay_seconds, doubled per attempt with `backoff` (capped at an hour); a timeout or
+    a cancel is never retried."""
+
     type = serializers.ChoiceField(choices=["shell", "http"])
     payload = serializers.DictField()
-    priority = serializers.IntegerField(min_value=-1000, max_value=1000, default=0)
+    priority = serializers.IntegerField(
+        min_value=RANGES["priority"][0],
+        max_value=RANGES["priority"][1],
+        default=0,
+        help_text="Higher runs first.",
+    )
     idempotency_key = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    max_attempts = serializers.IntegerField(
+        min_value=1,
+        max_value=RETRIES_MAX + 1,
+        default=1,
+        help_text="Attempts in all, the first included (1 = no retry).",
+    )
+    backoff = serializers.BooleanField(
+        default=True,
+        help_text="Exponential: retry_delay_seconds x 2^(attempt-1), at most an hour; "
+        "false = the same delay every time.",
+    )
+    retry_delay_seconds = serializers.IntegerField(
+        min_value=0, max_value=DELAY_MAX, default=60, help_text="Before the first retry."
+    )
 
 
 # LocalFlow's task states, from ours
@@ -168,7 +234,10 @@ class TaskOutput(serializers.Serializer):
     idempotency_key = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(choices=TASK_STATUS_CHOICES)
     runStatus = serializers.ChoiceField(choices=RunStatus.choices)
-    attempts = serializers.IntegerField()
+    attempts = serializers.IntegerField(help_text="Attempts made so far (the latest's status).")
+    max_attempts = serializers.IntegerField()
+    backoff = serializers.BooleanField()
+    retry_delay_seconds = serializers.IntegerField()
     exitCode = serializers.IntegerField(allow_null=True)
     error = serializers.CharField(allow_null=True)
     createdAt = serializers.DateTimeField()

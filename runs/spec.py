@@ -2,16 +2,22 @@
 
 One typed shape, built from a job (RunSpec.from_job; an ad-hoc LocalFlow task is the unsaved
 job it describes) and read back from the JSON column (RunSpec.from_json). Secret variables are
-a reference: their names, read from the job when the run starts (jobs.secrets), never a copy.
+a reference: their names, read from the job when the run starts (jobs.secrets), never a copy;
+so are secret parameters (their values are sealed in Run.params, opened when the run starts).
+A run's other parameter values, its place in a chain (the parent run, its status, the depth)
+and the job's chain links as they were when the run was queued travel in the spec too, so a
+run without links costs its finish nothing (runs.chains).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
 from jobs.models import JobKind
+from jobs.params import param_env_name, param_secret_names, param_text, params_open
 
 DEFAULT_TIMEOUT = 3600
 DEFAULT_SHELL = "/bin/bash"
@@ -107,6 +113,49 @@ class RunSpec:
     headers: dict[str, str] = field(default_factory=dict)
     body: str | dict | list = ""
     limits: Limits = Limits()
+    params: dict[str, str] = field(default_factory=dict)  # NAME -> value, not secret ones
+    secret_params: tuple[str, ...] = ()  # names; values in Run.params, sealed
+    chain: dict = field(default_factory=dict)  # {"parent", "status", "depth"} of a follow-up
+    followups: tuple[dict, ...] = ()  # the job's links: {"job", "on", "params"}
+
+    @classmethod
+    def for_run(
+        cls, job, *, values: dict | None = None, chain: dict | None = None, followups=()
+    ) -> RunSpec:
+        """from_job, with the run's parameter values (cleaned), its chain and the links."""
+        spec = cls.from_job(job)
+        secret = param_secret_names(job.params)
+        values = values or {}
+        return dataclasses.replace(
+            spec,
+            params={name: param_text(v) for name, v in values.items() if name not in secret},
+            secret_params=tuple(name for name in values if name in secret),
+            chain=dict(chain or {}),
+            followups=tuple(followups),
+        )
+
+    def opened(self, run) -> RunSpec:
+        """This spec with the run's secret parameter values in `params` (opened from
+        Run.params, which is read only when there are some): in memory, never stored."""
+        if not self.secret_params:
+            return self
+        values = params_open(run.params)
+        secret = {name: param_text(values.get(name, "")) for name in self.secret_params}
+        return dataclasses.replace(self, params={**self.params, **secret})
+
+    def secret_param_env(self) -> dict[str, str]:
+        """TASKFLOW_PARAM_<NAME> of the secret parameters (after opened(): masked in logs)."""
+        return {param_env_name(name): self.params.get(name, "") for name in self.secret_params}
+
+    def run_env(self) -> dict[str, str]:
+        """The job's variables, TASKFLOW_PARAM_<NAME> for each (non-secret) value and, for a
+        follow-up, TASKFLOW_PARENT_RUN_ID and TASKFLOW_PARENT_STATUS."""
+        env = dict(self.env)
+        env.update({param_env_name(name): value for name, value in self.params.items()})
+        if self.chain:
+            env["TASKFLOW_PARENT_RUN_ID"] = str(self.chain.get("parent", ""))
+            env["TASKFLOW_PARENT_STATUS"] = str(self.chain.get("status", ""))
+        return env
 
     @classmethod
     def from_job(cls, job) -> RunSpec:
@@ -155,6 +204,10 @@ class RunSpec:
             "kind": kind,
             "timeout_seconds": _int(data.get("timeout_seconds"), DEFAULT_TIMEOUT, "timeout"),
             "retry": RetryPolicy.from_json(data.get("retry")),
+            "params": _strings(_mapping(data.get("params") or {}, "params")),
+            "secret_params": tuple(str(name) for name in data.get("secret_params") or ()),
+            "chain": _mapping(data.get("chain") or {}, "chain"),
+            "followups": tuple(data.get("followups") or ()),
         }
         if kind == JobKind.HTTP:
             return cls(
@@ -180,7 +233,18 @@ class RunSpec:
         )
 
     def to_json(self) -> dict:
-        """The Run.spec column: the keys rows have always had, per kind."""
+        """The Run.spec column: the keys rows have always had, per kind (parameters, chain and
+        links only when there are some)."""
+        extra = {
+            key: value
+            for key, value in (
+                ("params", dict(self.params)),
+                ("secret_params", list(self.secret_params)),
+                ("chain", dict(self.chain)),
+                ("followups", [dict(link) for link in self.followups]),
+            )
+            if value
+        }
         if self.kind == JobKind.HTTP:
             return {
                 "kind": self.kind,
@@ -190,6 +254,7 @@ class RunSpec:
                 "body": self.body,
                 "timeout_seconds": self.timeout_seconds,
                 "retry": self.retry.to_json(),
+                **extra,
             }
         data = {
             "kind": self.kind,
@@ -208,6 +273,7 @@ class RunSpec:
             data["argv"] = list(self.argv)
         else:
             data["script"] = self.script
+        data.update(extra)
         return data
 
     def command_line(self) -> list[str]:

@@ -2,6 +2,10 @@
 editing one click away. It lives here, not beside the job admin in runs.admin, because it shows
 what metrics computes (docs/architecture.md, "Layers"); the job admin still decides who sees it.
 
+Its parameters and chain links (what it starts on which outcome, which jobs start it) are
+read here; Run now of a job with parameters opens the run form in a dialog
+(templates/taskflow/run_form.html, static/taskflow/runform.js).
+
 The first paint embeds what the page's script then reads from the API (GET /api/jobs/<id>,
 /api/jobs/<id>/activity, /api/runs?job=<id>) and refreshes on /ws/dashboard pushes
 (docs/architecture.md, record 10). The change history comes from the audit trail
@@ -16,7 +20,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from accounts.models import AuditEntry
-from jobs.models import Job
+from jobs.models import Job, JobFollowup
+from jobs.param_forms import RunParamsForm, run_form_context
 from jobs.services import job_schedule
 from metrics.activity import job_activity
 from runs.models import Run, RunStatus, TriggerType
@@ -25,6 +30,7 @@ from runs.serializers import RunOutput
 HISTORY_PAGE = 20  # rows of the run history table per page
 TOTAL_CAP = 10_000  # as GET /api/runs counts
 CHANGES_SHOWN = 30
+ON_WORDS = {"success": "On success", "failure": "On failure or timeout", "always": "Always"}
 
 
 def _changes(changes: dict) -> list[tuple[str, str]]:
@@ -74,6 +80,26 @@ def change_history(request, job: Job) -> list[dict]:
     ]
 
 
+def chain_links(request, job: Job) -> dict:
+    """The job's follow-ups and the links that start it, as the viewer may see them: a job
+    outside the viewer's jobs is named as such, never by its name."""
+    visible = Job.objects.visible_to(request.user)
+    seen = set(visible.filter(chained_from_links__job=job).values_list("pk", flat=True))
+    out = [
+        {
+            "on": ON_WORDS.get(link.on, link.on),
+            "job": link.target if link.target_id in seen else None,
+            "params": link.params,
+        }
+        for link in job.followup_links.select_related("target").order_by("position", "pk")
+    ]
+    into = JobFollowup.objects.filter(target=job, job__in=visible).select_related("job")
+    return {
+        "followups": out,
+        "chained_into": [{"on": ON_WORDS.get(link.on, link.on), "job": link.job} for link in into],
+    }
+
+
 def job_page(model_admin, request, object_id) -> TemplateResponse:
     job = model_admin.get_object(request, str(object_id))  # 404 outside the viewer's jobs
     runs = Run.objects.filter(job=job)
@@ -103,7 +129,13 @@ def job_page(model_admin, request, object_id) -> TemplateResponse:
         "triggerLabels": dict(TriggerType.choices),
     }
     schedule = job_schedule(job)
+    can_run = model_admin.has_run_permission(request, job)
+    run_form = {}
+    if job.params and can_run:
+        run_form = run_form_context(job, RunParamsForm(job.params), after="dialog")
     context = {
+        **run_form,
+        **chain_links(request, job),
         **model_admin.admin_site.each_context(request),
         "title": job.name,
         "subtitle": None,
@@ -115,7 +147,7 @@ def job_page(model_admin, request, object_id) -> TemplateResponse:
         "manual_only": schedule is None,
         "changes": change_history(request, job),
         "can_change": model_admin.has_change_permission(request, job),
-        "can_run": model_admin.has_run_permission(request, job),
+        "can_run": can_run,
         "edit_url": reverse("admin:jobs_job_change", args=[job.pk]),
         "history_url": reverse("admin:jobs_job_history", args=[job.pk]),
         "runs_url": reverse("admin:runs_run_changelist") + f"?job={job.pk}",

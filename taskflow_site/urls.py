@@ -4,7 +4,7 @@ from django.urls import include, path
 from accounts.api import SetupAdminApi, SetupStatusApi
 from accounts.views import setup_page
 from metrics.prometheus import metrics_view
-from taskflow_site.debugtools import stacks
+from taskflow_site.debugtools import pprof, profiling_index, stacks
 from taskflow_site.entry import ApiIndex, home_redirect
 from taskflow_site.views import health
 
@@ -14,6 +14,9 @@ urlpatterns = [
     path("health", health, name="health"),
     path("metrics", metrics_view, name="prometheus-metrics"),  # token or loopback only
     path("debug/stacks", stacks, name="debug-stacks"),  # 404 unless --debug and an admin
+    path("debug/", profiling_index, name="debug-index"),  # the same
+    path("debug/pprof/", pprof, name="debug-pprof"),  # LocalFlow's address: to debug-index
+    path("debug/pprof/<path:rest>", pprof),
     path("setup", setup_page, name="setup"),
     path("setup/status", SetupStatusApi.as_view(), name="setup-status"),
     path("setup/admin", SetupAdminApi.as_view(), name="setup-admin"),

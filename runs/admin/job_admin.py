@@ -11,12 +11,15 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts.throttles import RunThrottle, door_wait
 from jobs.admin import JobAdmin
 from jobs.models import Job
+from jobs.param_forms import RunParamsForm, run_form_context
+from jobs.params import ParamsInvalid
 from jobs.services import job_schedule
 from runs.admin.words import schedule_words
 from runs.models import Run, RunStatus, TriggerType
@@ -126,12 +129,25 @@ class JobRunsAdmin(JobAdmin):  # its History page (the audit trail) comes with J
     @admin.action(description="Run selected jobs now", permissions=["run"])
     def run_now(self, request, queryset):
         for job in queryset:
-            if self._enqueue(request, job) is None:
-                return  # throttled: the rest would be too
+            try:
+                if self._enqueue(request, job) is None:
+                    return  # throttled: the rest would be too
+            except ParamsInvalid as exc:  # a required parameter without a default
+                self.message_user(
+                    request,
+                    format_html(
+                        '{}: not started — {} <a href="{}">Run it with values</a>.',
+                        job.name,
+                        "; ".join(f"{name}: {text}" for name, text in exc.errors.items()),
+                        reverse("admin:jobs_job_run", args=[job.pk]),
+                    ),
+                    messages.ERROR,
+                )
 
-    def _enqueue(self, request, job):
-        """Queue a run, within the same per-user limit as POST /api/jobs/<id>/run; None (and
-        a message) when over it."""
+    def _enqueue(self, request, job, params=None):
+        """Queue a run (`params`: its values; None = the defaults), within the same per-user
+        limit as POST /api/jobs/<id>/run; None (and a message) when over it. Raises
+        ParamsInvalid for values that do not fit the job's parameters."""
         wait = door_wait(RunThrottle, request)
         if wait is not None:
             self.message_user(
@@ -139,7 +155,7 @@ class JobRunsAdmin(JobAdmin):  # its History page (the audit trail) comes with J
             )
             return None
         run, created = run_enqueue(
-            job=job, trigger_type=TriggerType.MANUAL, triggered_by=request.user
+            job=job, trigger_type=TriggerType.MANUAL, triggered_by=request.user, params=params
         )
         link = reverse("admin:runs_run_change", args=[run.id])
         if run.status == RunStatus.SKIPPED:
@@ -181,17 +197,44 @@ class JobRunsAdmin(JobAdmin):  # its History page (the audit trail) comes with J
         return HttpResponseRedirect(reverse("admin:jobs_job_overview", args=[obj.pk]))
 
     def run_view(self, request, object_id):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        """POST: Run now (with the defaults, or with the values of the run form when it sent
+        them); GET: the run form, a page of its own for a job with parameters."""
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
         job = self.get_object(request, object_id)  # 404 outside the viewer's jobs
-        run = self._enqueue(request, job)
+        declared = job.params or []
+        if request.method == "GET":
+            return self._run_form_page(request, job, RunParamsForm(declared))
+        form = RunParamsForm(declared, request.POST) if "_params" in request.POST else None
+        try:
+            values = form.values() if form is not None and form.is_valid() else None
+            run = self._enqueue(request, job, params=values)
+        except ParamsInvalid as exc:
+            if form is None:  # plain Run now, a required value missing: ask for it
+                self.message_user(request, "This job needs values to run.", messages.WARNING)
+                return HttpResponseRedirect(reverse("admin:jobs_job_run", args=[job.pk]))
+            form.add_param_errors(exc.errors)
+            return self._run_form_page(request, job, form, status=400)
         if run is None:
             return HttpResponseRedirect(reverse("admin:jobs_job_overview", args=[job.pk]))
         return HttpResponseRedirect(reverse("admin:runs_run_change", args=[run.id]))
 
+    def _run_form_page(self, request, job, form, status=200):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Run {job.name}",
+            "opts": self.model._meta,
+            "job": job,
+            **run_form_context(job, form),
+            "job_url": reverse("admin:jobs_job_overview", args=[job.pk]),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/jobs/job/run.html", context, status=status)
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context.update(
+                has_params=bool(obj.params),
                 run_url=reverse("admin:jobs_job_run", args=[obj.pk]),
                 runs_url=reverse("admin:runs_run_changelist") + f"?job={obj.pk}",
                 overview_url=reverse("admin:jobs_job_overview", args=[obj.pk]),

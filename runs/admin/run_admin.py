@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import PAGE_VAR
 from django.core.paginator import Paginator
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
@@ -23,9 +24,10 @@ from django.utils.translation import gettext as _
 
 from accounts.throttles import RunThrottle, door_wait
 from jobs.models import Job
+from runs.admin.chain_display import run_chain_context
 from runs.models import Run, RunStatus, WorkerHeartbeat
 from runs.recent import newest_page
-from runs.serializers import RunOutput
+from runs.serializers import RunDetailOutput
 from runs.services import run_cancel, run_rerun
 from taskflow_site.lib.admin import (
     RoleScopedAdmin,
@@ -36,28 +38,70 @@ from taskflow_site.lib.admin import (
 )
 
 
-class CappedCountPaginator(Paginator):
-    """Counts at most CAP rows (a bounded subquery), so a million-row table pages in ms.
+class LookaheadPaginator(Paginator):
+    """Counts nothing: the page is read with one row more than it shows, which is enough to
+    know whether a next page exists, so a list over a million runs costs one page's reads.
 
-    Past the cap the page links stop at CAP / per_page; filters narrow the rest.
+    `count` is the rows up to the end of that read, so the admin links the pages up to the
+    next one; templates/admin/pagination.html says "1-50 of more runs" (an en dash) then.
     """
 
-    CAP = 10_000
+    lookahead = True
+
+    def __init__(self, object_list, per_page, orphans=0, allow_empty_first_page=True, number=1):
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page)
+        self.number = max(1, number)
+
+    @cached_property
+    def _rows(self) -> list:
+        return self._read(offset=(self.number - 1) * self.per_page, limit=self.per_page + 1)
 
     @cached_property
     def count(self) -> int:
-        # created_at sits in every run index a list query walks: counted without row lookups
-        return self.object_list.order_by().values("created_at")[: self.CAP].count()
+        return (self.number - 1) * self.per_page + len(self._rows)
+
+    @property
+    def more(self) -> bool:
+        return len(self._rows) > self.per_page
+
+    @property
+    def first_shown(self) -> int:
+        return (self.number - 1) * self.per_page + 1
+
+    @property
+    def last_shown(self) -> int:
+        return (self.number - 1) * self.per_page + min(len(self._rows), self.per_page)
 
     def page(self, number):
-        """Newest-first pages come through runs.recent.newest_page (no sort of every run)."""
         number = self.validate_number(number)
+        if number == self.number:
+            return self._get_page(self._rows[: self.per_page], number, self)
         bottom = (number - 1) * self.per_page
-        order = self.object_list.query.order_by or Run._meta.ordering
-        if not order or order[0] != "-created_at":
-            return super().page(number)
-        rows = newest_page(self.object_list, offset=bottom, limit=self.per_page)
-        return self._get_page(rows, number, self)
+        return self._get_page(self._read(offset=bottom, limit=self.per_page), number, self)
+
+    def _read(self, *, offset: int, limit: int) -> list:
+        """Newest-first pages come through runs.recent.newest_page (no sort of every run)."""
+        order = self.object_list.query.order_by or self.object_list.model._meta.ordering
+        if self.object_list.model is Run and order and order[0] == "-created_at":
+            return newest_page(self.object_list, offset=offset, limit=limit)
+        return list(self.object_list[offset : offset + limit])
+
+
+class LookaheadPaginated:
+    """ModelAdmin mixin: LookaheadPaginator for the page the request asks for, no "show all"
+    (it would read every row), no full count, no facet counts."""
+
+    paginator = LookaheadPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts are COUNT(*)s over the whole table
+    list_max_show_all = 0
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        try:
+            number = int(request.GET.get(PAGE_VAR, 1))
+        except ValueError:
+            number = 1
+        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, number=number)
 
 
 class FailedRecentlyFilter(admin.SimpleListFilter):
@@ -94,13 +138,13 @@ class JobFilter(admin.SimpleListFilter):
 
 
 @admin.register(Run)
-class RunAdmin(RoleScopedAdmin):
+class RunAdmin(LookaheadPaginated, RoleScopedAdmin):
     change_form_template = "admin/runs/run/change_form.html"
     list_display = [
         "short_id",
         "job_link",
         "status_link",
-        "trigger_type",
+        "trigger",
         "created",
         "started",
         "duration",
@@ -110,9 +154,6 @@ class RunAdmin(RoleScopedAdmin):
     list_filter = [FailedRecentlyFilter, "status", "trigger_type", JobFilter]
     list_select_related = ["job"]
     search_fields = ["=id", "job__name"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER  # facet counts are COUNT(*)s over the whole table
-    paginator = CappedCountPaginator
     list_per_page = 50
     actions = ["cancel_runs", "rerun_runs"]
     fieldsets = [
@@ -201,6 +242,18 @@ class RunAdmin(RoleScopedAdmin):
             return "(ad-hoc task)"
         url = reverse("admin:jobs_job_overview", args=[run.job_id])
         return format_html('<a href="{}">{}</a>', url, run.job.name)
+
+    @admin.display(description="Trigger", ordering="trigger_type")
+    def trigger(self, run):
+        """The trigger; a follow-up's links to the run that started it (the id is on the row)."""
+        if run.chained_from_id is None:
+            return run.get_trigger_type_display()
+        return format_html(
+            '{} <a href="{}" class="tf-nowrap" title="Started by this run">← {}</a>',
+            run.get_trigger_type_display(),
+            reverse("admin:runs_run_change", args=[run.chained_from_id]),
+            str(run.chained_from_id)[:8],
+        )
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, run):
@@ -350,7 +403,7 @@ class RunAdmin(RoleScopedAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["viewer"] = {
-                "run": RunOutput(obj).data,
+                "run": RunDetailOutput(obj).data,
                 "wsPath": f"/api/runs/{obj.id}/logs/live",
                 "runUrl": reverse("run-detail", args=[obj.id]),
                 "logsUrl": reverse("run-logs", args=[obj.id]),
@@ -365,6 +418,7 @@ class RunAdmin(RoleScopedAdmin):
             )
             context["cancel_url"] = reverse("admin:runs_run_cancel", args=[obj.id])
             context["rerun_url"] = reverse("admin:runs_run_rerun", args=[obj.id])
+            context.update(run_chain_context(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 

@@ -4,6 +4,10 @@ Exit codes the executor maps to a status: 0 = 2xx, 1 = any other HTTP status, 2 
 netguard or a network error, TIMEOUT_EXIT (124) = the deadline/timeout passed, CANCELLED_EXIT
 (143) = should_stop() turned true. The engine decides the Run status itself (it knows whether
 it asked to stop or the deadline passed); these codes only make the log and exit_code honest.
+
+`{{params.NAME}}` in the URL (percent-encoded there), the headers and the body is replaced by
+the run's value of parameter NAME ("" when it has none) before anything is sent, so netguard
+checks the final URL; a secret value is masked in every line this module logs.
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from urllib.parse import quote
 
 from django.utils import timezone
 
 from accounts import services as account_services
 from jobs.models import HTTP_METHODS
+from jobs.params import REFERENCE
+from runs.logformat import mask_secrets
 from runs.spec import RunSpec
 from taskflow_site.lib import netguard
 
@@ -57,6 +64,29 @@ def _body_bytes(body, headers: dict[str, str]) -> bytes | None:
     return str(body).encode()
 
 
+def _substitute(text: str, values: dict[str, str], *, in_url: bool = False) -> str:
+    def value(match) -> str:
+        found = values.get(match.group(1), "")
+        return quote(found, safe="") if in_url else found
+
+    return REFERENCE.sub(value, text) if "{{" in text else text
+
+
+def _substituted(spec: RunSpec) -> tuple[str, dict[str, str], str | dict | list]:
+    """(url, headers, body) with the run's parameter values in place of {{params.NAME}}."""
+    values = spec.params
+
+    def body(part):
+        if isinstance(part, str):
+            return _substitute(part, values)
+        if isinstance(part, dict):
+            return {key: body(item) for key, item in part.items()}
+        return [body(item) for item in part] if isinstance(part, list) else part
+
+    headers = {key: _substitute(val, values) for key, val in spec.headers.items()}
+    return _substitute(spec.url, values, in_url=True), headers, body(spec.body)
+
+
 def http_run(
     *,
     spec: RunSpec,
@@ -71,17 +101,23 @@ def http_run(
     `should_stop()` and the deadline every 0.1 s and cancel it mid-flight; emit() and
     should_stop() are only ever called from the caller's thread. Never raises.
     """
+    secrets = [spec.params.get(name, "") for name in spec.secret_params]
+    if any(secrets):
+        unmasked = emit
+
+        def emit(stream: str, text: str) -> None:
+            unmasked(stream, mask_secrets(text, secrets))
+
     try:
         method = spec.method.upper()
-        url = spec.url
-        headers = dict(spec.headers)
+        url, headers, body = _substituted(spec)
         if method not in HTTP_METHODS:
             emit("system", f"refused: HTTP method {method!r} is not supported")
             return NETWORK_ERROR_EXIT
         if any("\r" in k + v or "\n" in k + v for k, v in headers.items()):
             emit("system", "refused: header names and values may not contain line breaks")
             return NETWORK_ERROR_EXIT
-        content = _body_bytes(spec.body, headers)
+        content = _body_bytes(body, headers)
         timeout = float(spec.timeout_seconds or DEFAULT_TIMEOUT_SECONDS)
         left = _seconds_left(deadline)
         if left is not None and left <= 0:

@@ -156,6 +156,27 @@
       }).then(function () { button.disabled = false; });
     });
 
+    // a job with parameters: Run now opens the run form (a page of its own without script)
+    var dialog = root.querySelector("[data-tf-run-dialog]");
+    var opener = root.querySelector("[data-tf-run-open]");
+    if (dialog && opener && window.TFRunForm) {
+      var paramsForm = dialog.querySelector("form[data-tf-run-params]");
+      opener.addEventListener("click", function (event) {
+        event.preventDefault();
+        dialog.showModal();
+        var first = paramsForm.querySelector("[data-tf-param]");
+        if (first) first.focus();
+      });
+      dialog.querySelector("[data-tf-run-close]").addEventListener("click", function () { dialog.close(); });
+      TFRunForm.attach(paramsForm, function (run) {
+        dialog.close();
+        var link = TF.el("a", { href: TFRuns.runLink(urls, run.runId), text: "open it" });
+        var what = run.status === "skipped" ? "Run skipped by the job's overlap policy — " : "Run queued with your values — ";
+        message([document.createTextNode(what), link, document.createTextNode(".")], run.status === "skipped" ? "warn" : "ok");
+        refresh.now();
+      });
+    }
+
     var toggle = root.querySelector("[data-tf-toggle]");
     if (toggle) toggle.addEventListener("click", function () {
       toggle.disabled = true;

@@ -15,6 +15,7 @@ Query parameters are snake_case (`trigger_type`, `limit`, `offset`, `after`). Ti
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -210,6 +211,59 @@ def api_server_error(request):
     from django.views.defaults import server_error
 
     return server_error(request)
+
+
+UNKNOWN_FIELD = "Unknown field."
+
+
+class Input(serializers.Serializer):
+    """The base of every request-body serializer: a key it does not declare is a 400 naming
+    that key (`{"maxAttempts": ["Unknown field."]}`), never silently ignored — at every level,
+    since nested inputs are Inputs too (docs/api.md, "Unknown fields"). The OpenAPI schema says
+    so (`additionalProperties: false`, taskflow_site.lib.openapi reads `strict_input`).
+
+    `echo_of`: the output serializer of the same resource. Its server-produced keys (`id`,
+    `nextRun`, `createdAt`...) are known, read-only and ignored, so a client may PUT back what
+    GET returned."""
+
+    strict_input = True
+    echo_of: type[serializers.Serializer] | None = None
+
+    def echoed_keys(self) -> set[str]:
+        return set(self.echo_of().fields) if self.echo_of is not None else set()
+
+    def to_internal_value(self, data):
+        unknown = {}
+        if isinstance(data, Mapping):
+            known = {field.field_name for field in self._writable_fields} | self.echoed_keys()
+            unknown = {str(key): [UNKNOWN_FIELD] for key in data if key not in known}
+        try:
+            value = super().to_internal_value(data)
+        except exceptions.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise exceptions.ValidationError({**exc.detail, **unknown}) from None
+            raise
+        if unknown:
+            raise exceptions.ValidationError(unknown)
+        return value
+
+
+def unknown_fields(errors: dict) -> dict:
+    """The unknown-field errors among a serializer's errors (a view that answers other input
+    errors its own way still names these)."""
+    return {key: value for key, value in errors.items() if value == [UNKNOWN_FIELD]}
+
+
+class NoInput(Input):
+    """The body of an action that takes none (enable, cancel, delete...): empty or `{}`."""
+
+
+def no_body(request) -> None:
+    """Refuse any field in the body of an endpoint that takes none (400 naming each)."""
+    data = request.data
+    if data is None or (hasattr(data, "__len__") and not len(data)):
+        return
+    NoInput(data=data).is_valid(raise_exception=True)
 
 
 class PageQuery(serializers.Serializer):

@@ -49,6 +49,17 @@ class EnvelopeAutoSchema(AutoSchema):
         )
         return bodies
 
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        # taskflow_site.lib.api.Input refuses keys it does not declare (by attribute: importing
+        # lib.api here would import drf_spectacular.views, see above)
+        if direction == "request" and getattr(serializer, "strict_input", False):
+            schema["additionalProperties"] = False
+            properties = schema.setdefault("properties", {})
+            for name in sorted(serializer.echoed_keys() - set(properties)):
+                properties[name] = {"readOnly": True, "description": "Ignored (GET's value)."}
+        return schema
+
     def get_operation_id(self):
         operation_id = super().get_operation_id()
         # APIViews are all "retrieve" to drf-spectacular; name our collections "list"
