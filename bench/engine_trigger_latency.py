@@ -5,6 +5,7 @@ just before run_enqueue() was called. Beside it: django-q2's idle enqueue -> sta
 (bench_djq.py, ORM broker on SQLite WAL, same protocol: random gaps of 50-450 ms).
 
 Usage: uv run python bench/engine_trigger_latency.py [--n 100] [--no-peers]
+       [--config sqlite|sqlite+redis|postgres|postgres+redis]
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import _engine
 parser = argparse.ArgumentParser()
 parser.add_argument("--n", type=int, default=100)
 parser.add_argument("--no-peers", action="store_true")
+parser.add_argument("--config", default="sqlite", choices=_engine.CONFIGS)
 args = parser.parse_args()
 
-_engine.setup()
+_engine.setup(args.config)
 from jobs.models import Job  # noqa: E402
 from runs.models import Run  # noqa: E402
 from runs.services import run_enqueue, run_log_lines  # noqa: E402
@@ -46,7 +48,10 @@ finally:
 
 p50 = _engine.percentile(latencies, 0.5)
 p99 = _engine.percentile(latencies, 0.99)
-print(f"engine trigger latency: manual trigger -> process started, {args.n} idle triggers")
+print(
+    f"engine trigger latency ({args.config}): manual trigger -> process started, "
+    f"{args.n} idle triggers"
+)
 print(f"  TaskFlow          p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   max {max(latencies):7.1f} ms")
 if not args.no_peers:
     peer = _engine.djq("--task", "shell", "--n", "50", "--idle", "40", "--tag", "taskflow-bench")

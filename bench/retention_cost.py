@@ -189,6 +189,7 @@ def main() -> None:
     import django
 
     django.setup()
+    from metrics.counters import counters_fold, counters_totals
     from runs.models import LogChunk, Run
 
     seeded = seed(args.lines, args.chunk_lines)
@@ -221,6 +222,8 @@ def main() -> None:
         load.phase = "before"
         time.sleep(args.baseline)
 
+        counters_fold()  # the cluster folds finished runs every 30 s: the runs are in
+        counted = counters_totals()
         load.phase = "during"
         started = time.monotonic()
         first = subprocess.Popen(
@@ -258,6 +261,8 @@ def main() -> None:
         daphne.wait(20)
 
     remaining = set(Run.objects.values_list("pk", flat=True))
+    counters_fold(recheck=True)
+    kept = counters_totals() == counted
     print(
         f"pruneruns: {args.lines:,} old lines gone in {elapsed:.1f} s "
         f"({args.lines / elapsed:,.0f} lines/s); first pass "
@@ -268,6 +273,10 @@ def main() -> None:
         f"survivors: recent runs kept {len(seeded['recent'] & remaining)}/200, old running run "
         f"kept: {seeded['running'] in remaining}, old chunk rows left: "
         f"{LogChunk.objects.exclude(run_id__in=[*seeded['recent'], seeded['running']]).count()}"
+    )
+    print(
+        f"/metrics counters after retention: {'unchanged' if kept else 'CHANGED'} "
+        f"({counted['success']:,} runs finished with success, never lowered)"
     )
     print(
         f"API: {args.clients} clients, 1 in 4 requests a write (POST /api/jobs), else GET /api/runs"

@@ -22,6 +22,7 @@ BENCHES = [
     "scheduler_slot_latency",
     "live_ws_latency",
     "api_list_cost",
+    "api_soak",
     "retention_cost",
     "idle_footprint",
 ]

@@ -4,9 +4,9 @@ A fresh SQLite database and data dir; a `* * * * *` job whose script prints bash
 $EPOCHREALTIME as its first act; a real `manage.py qcluster` (tick + executor) for --minutes.
 Latency = the printed start time - the slot (run.scheduled_for). Then, when the peers venv is
 there (../shared/peers/README.md), django-q2's scheduler lateness for the same minutes, from
-/work/shared/peers/djq/bench_sched.py (intended minute -> task started).
+djq/bench_sched.py in _engine.PEERS (run from a copy: intended minute -> task started).
 Usage: uv run python bench/scheduler_slot_latency.py [--minutes 5] [--jobs 1] [--peer-minutes 3]
-       [--peer-python /tmp/peers-venv/bin/python]
+       [--config sqlite|sqlite+redis|postgres|postgres+redis] [--peer-python PYTHON]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _engine
 
 ROOT = Path(__file__).resolve().parents[1]
-PEER_SCRIPT = Path("/work/shared/peers/djq/bench_sched.py")
 TARGET_P50_MS, TARGET_P99_MS = 250, 1000
 
 
@@ -45,8 +44,8 @@ def summary(values_ms: list[float]) -> str:
     )
 
 
-def ours(minutes: float, jobs_count: int) -> list[float]:
-    env = _engine.setup()
+def ours(minutes: float, jobs_count: int, config: str = "sqlite") -> list[float]:
+    env = _engine.setup(config)
     data_dir = env["TASKFLOW_DATA_DIR"]
     from accounts.models import Role, User
     from jobs.services import job_create
@@ -115,15 +114,18 @@ def ours(minutes: float, jobs_count: int) -> list[float]:
 
 
 def peer(minutes: float, python: str) -> list[float] | None:
-    if not PEER_SCRIPT.exists() or not Path(python).exists():
-        print(f"peer skipped: need {PEER_SCRIPT} and the peers venv ({python})")
+    script = _engine.PEERS / "djq" / "bench_sched.py"
+    if not script.exists() or not Path(python).exists():
+        print(f"peer skipped: need {script} and the peers venv ({python})")
         return None
+    script = _engine.peers_dir() / "djq" / "bench_sched.py"  # it writes beside itself
     env = {key: value for key, value in os.environ.items() if not key.startswith("TASKFLOW_")}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+    for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
     env["DJQ_WAL"] = "1"
     done = subprocess.run(
-        [python, str(PEER_SCRIPT), "--minutes", str(minutes), "--tag", "taskflow-bench"],
-        cwd=PEER_SCRIPT.parent,
+        [python, str(script), "--minutes", str(minutes), "--tag", "taskflow-bench"],
+        cwd=script.parent,
         env=env,
         capture_output=True,
         text=True,
@@ -142,10 +144,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--peer-minutes", type=float, default=3)
-    parser.add_argument("--peer-python", default="/tmp/peers-venv/bin/python")
+    parser.add_argument("--config", default="sqlite", choices=_engine.CONFIGS)
+    parser.add_argument("--peer-python", default=_engine.PEERS_PYTHON)
     args = parser.parse_args()
 
-    latencies = ours(args.minutes, args.jobs)
+    latencies = ours(args.minutes, args.jobs, args.config)
     print(
         f"TaskFlow slot -> process started: {summary(latencies)} "
         f"(target p50 <= {TARGET_P50_MS} ms, p99 <= {TARGET_P99_MS} ms)",

@@ -7,15 +7,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from metrics.models import MetricAggregate, MetricSample
-from runs.admin.run_admin import CappedCountPaginator
+from runs.admin.run_admin import LookaheadPaginated
 from taskflow_site.lib.admin import RoleScopedAdmin, bytes_text, time_tag
 
 
-class ReadOnlyAdminOnly(RoleScopedAdmin):
+class ReadOnlyAdminOnly(LookaheadPaginated, RoleScopedAdmin):
     admin_only = True
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
 
     def has_add_permission(self, request):
         return False

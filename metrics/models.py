@@ -1,4 +1,4 @@
-"""Per-run resource samples and hourly/daily rollups per job."""
+"""Per-run resource samples, hourly/daily rollups per job, and the counters behind /metrics."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from django.db import models
 class MetricSample(models.Model):
     """CPU and memory of a run's whole process tree at one instant."""
 
-    run = models.ForeignKey("runs.Run", on_delete=models.CASCADE, related_name="samples")
+    # sample_run_time_idx (run, timestamp) serves every read by run: no index of its own
+    run = models.ForeignKey(
+        "runs.Run", on_delete=models.CASCADE, related_name="samples", db_index=False
+    )
     timestamp = models.DateTimeField()
     cpu_percent = models.FloatField()  # 100 = one core busy
     memory_bytes = models.BigIntegerField()  # RSS summed over the tree
@@ -57,3 +60,21 @@ class MetricAggregate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.period_type} {self.period_start:%Y-%m-%d %H:%M} of {self.job_id}"
+
+
+class RunCounters(models.Model):
+    """Finished runs counted since the install (one row): what /metrics' counters read.
+
+    metrics.counters folds runs in as they finish (by finished_at, a minute at a time) and
+    keeps the last few minutes' figures in `slices` to catch a run that committed late; runs
+    finished at or after `counted_until` are counted live at scrape time. Retention and
+    rollups never lower the figures (docs/architecture.md, "Read paths and idle").
+    """
+
+    counted_until = models.DateTimeField(null=True)  # null: nothing folded yet
+    totals = models.JSONField(default=dict)  # figure name -> count (metrics.counters.FIGURES)
+    slices = models.JSONField(default=dict)  # minute (epoch s) -> [figures] as last counted
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"run counters until {self.counted_until}"

@@ -52,6 +52,18 @@ class Unindexed(Func):
         return self.as_sql(compiler, connection, template="+%(expressions)s", **extra_context)
 
 
+def window_runs(user):
+    """Run.objects.visible_to(user) for reads led by a time range: a user's jobs as an IN the
+    database may not use an index for, so the range's index leads (not the job's runs)."""
+    rows = Run.objects.all()
+    if not (user.is_authenticated and user.is_active and user.is_admin):  # as visible_to
+        own_jobs = Job.objects.visible_to(user).values("id")
+        rows = rows.annotate(
+            job_ref=Unindexed("job_id", output_field=Run._meta.get_field("id"))
+        ).filter(job_ref__in=own_jobs)
+    return rows
+
+
 def _window_figures(*, user, since) -> dict:
     """Counts and duration sums of the runs `user` sees that finished since `since`.
 
@@ -60,12 +72,7 @@ def _window_figures(*, user, since) -> dict:
     run_finished_cover_idx alone. (A status IN or GROUP BY let SQLite walk a status or job
     index end to end instead: seconds at 1M runs.)
     """
-    rows = Run.objects.filter(finished_at__gte=since)
-    if not (user.is_authenticated and user.is_active and user.is_admin):  # as visible_to
-        own_jobs = Job.objects.visible_to(user).values("id")
-        rows = rows.annotate(
-            job_ref=Unindexed("job_id", output_field=Run._meta.get_field("id"))
-        ).filter(job_ref__in=own_jobs)
+    rows = window_runs(user).filter(finished_at__gte=since)
     # finished_at is never null in the window: counting it counts rows, inside the index
     return rows.aggregate(
         succeeded=Count("finished_at", filter=Q(status=RunStatus.SUCCESS)),
@@ -294,10 +301,22 @@ def samples_store(sender, *, run_id, samples, **kwargs) -> None:
 
 def samples_after(sender, *, run_id, after_id: int, limit: int = MAX_SAMPLES_PER_READ, **kwargs):
     """runs.seams.samples_wanted: a live viewer's next samples as wire messages, and the last
-    id read (after_id when there is none)."""
-    samples = list(
-        MetricSample.objects.filter(run_id=run_id, id__gt=after_id).order_by("id")[:limit]
-    )
+    id read (after_id when there is none).
+
+    Read in (timestamp, id) order from sample_run_time_idx, after the sample `after_id`: no
+    sort of the run's earlier samples (an executor writes a run's samples in time order).
+    """
+    samples = MetricSample.objects.filter(run_id=run_id)
+    last = None
+    if after_id:
+        last = samples.filter(pk=after_id).order_by().values_list("timestamp", flat=True).first()
+    if last is not None:
+        samples = samples.filter(
+            Q(timestamp__gt=last) | Q(timestamp=last, id__gt=after_id), timestamp__gte=last
+        )
+    elif after_id:
+        samples = samples.filter(id__gt=after_id)
+    samples = list(samples.order_by("timestamp", "id")[:limit])
     messages = [{"type": "metric", "runId": str(run_id), **sample_message(s)} for s in samples]
     return messages, (samples[-1].id if samples else after_id)
 

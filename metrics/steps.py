@@ -1,11 +1,13 @@
-"""The cluster loop's metrics steps: rollups after each hour, retention after midnight UTC, and
-the audit trail's own retention (accounts.audit) hourly."""
+"""The cluster loop's metrics steps: the run counters behind /metrics every half minute, rollups
+after each hour, retention after midnight UTC, and the audit trail's own retention
+(accounts.audit) hourly."""
 
 from __future__ import annotations
 
 import logging
 
 from accounts.audit import audit_prune
+from metrics.counters import FOLD_SECONDS, RECHECK_SECONDS, counters_fold
 from metrics.retention import retention_prune
 from metrics.rollups import next_hour_boundary, rollup_recent
 from taskflow_site.lib.steps import Step
@@ -60,6 +62,9 @@ def _audit_retention(now: float) -> bool:
 def metrics_steps(sender=None, **kwargs) -> list[Step]:
     retention = RetentionJob()
     return [
+        # before retention: at start-up the counters take in what retention may delete
+        Step("counters", lambda now: counters_fold(), interval=FOLD_SECONDS),
+        Step("counters-recheck", lambda now: counters_fold(recheck=True), interval=RECHECK_SECONDS),
         Step("rollups", _rollups, next_at=next_hour_boundary),
         Step("retention", retention.run, next_at=retention.next_at),
         Step("audit-retention", _audit_retention, interval=AUDIT_RETENTION_SECONDS),

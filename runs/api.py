@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsAdmin
 from accounts.throttles import RunThrottle, UserThrottle
 from jobs.models import Job, JobKind
+from jobs.params import ParamsInvalid
 from jobs.serializers import task_job
 from runs import services as run_services
 from runs import wire
@@ -25,8 +26,10 @@ from runs.models import Run, TriggerType
 from runs.recent import newest_page
 from runs.serializers import (
     TASK_STATUS,
+    JobRunInput,
     LogPageOutput,
     LogQuery,
+    RunDetailOutput,
     RunListOutput,
     RunListQuery,
     RunOutput,
@@ -35,7 +38,14 @@ from runs.serializers import (
     TaskOutput,
 )
 from runs.spec import RunSpec
-from taskflow_site.lib.api import IDEMPOTENCY_HEADER, envelope, idempotency_key, parse_query
+from taskflow_site.lib.api import (
+    IDEMPOTENCY_HEADER,
+    Conflict,
+    envelope,
+    idempotency_key,
+    no_body,
+    parse_query,
+)
 
 TOTAL_CAP = 10_000
 
@@ -45,22 +55,44 @@ def _visible_run(request, pk) -> Run:
     return get_object_or_404(runs, pk=pk)
 
 
+def params_refused(exc: ParamsInvalid) -> ValidationError:
+    """jobs.params.ParamsInvalid as the 400's details: {"params": {"NAME": [message]}}."""
+    whole = exc.errors.get("params")
+    if whole is not None:
+        return ValidationError({"params": [whole]})
+    return ValidationError({"params": {name: [text] for name, text in exc.errors.items()}})
+
+
+def _enqueue(call, **kwargs):
+    """A runs.services enqueue; bad values are a 400, a reused key with others a 409."""
+    try:
+        return call(**kwargs)
+    except ParamsInvalid as exc:
+        raise params_refused(exc) from None
+    except run_services.IdempotencyConflict as exc:
+        raise Conflict(str(exc)) from None
+
+
 class JobRunApi(APIView):
     throttle_classes = [UserThrottle, RunThrottle]
 
     @extend_schema(
-        request=None,
+        request=JobRunInput,
         parameters=[IDEMPOTENCY_HEADER],
         responses={201: RunTriggeredOutput, 200: RunTriggeredOutput},
         tags=["jobs"],
     )
     def post(self, request, pk):
         job = get_object_or_404(Job.objects.visible_to(request.user), pk=pk)
-        run, created = run_services.run_enqueue(
+        body = JobRunInput(data=request.data if request.data is not None else {})
+        body.is_valid(raise_exception=True)
+        run, created = _enqueue(
+            run_services.run_enqueue,
             job=job,
             trigger_type=TriggerType.MANUAL,
             triggered_by=request.user,
             idempotency_key=idempotency_key(request, f"manual:{request.user.pk}:{job.pk}"),
+            params=body.validated_data.get("params"),
         )
         data = {
             "runId": run.id,
@@ -117,14 +149,15 @@ class RunListApi(APIView):
 
 
 class RunDetailApi(APIView):
-    @extend_schema(responses=RunOutput, tags=["runs"])
+    @extend_schema(responses=RunDetailOutput, tags=["runs"])
     def get(self, request, pk):
-        return envelope(RunOutput(_visible_run(request, pk)).data)
+        return envelope(RunDetailOutput(_visible_run(request, pk)).data)
 
 
 class RunCancelApi(APIView):
     @extend_schema(request=None, responses=RunOutput, tags=["runs"])
     def post(self, request, pk):
+        no_body(request)
         run = _visible_run(request, pk)
         run = run_services.run_cancel(run=run, by=request.user)  # idempotent
         return envelope(RunOutput(_visible_run(request, run.pk)).data)
@@ -135,10 +168,11 @@ class RunRerunApi(APIView):
 
     @extend_schema(request=None, responses={201: RunOutput}, tags=["runs"])
     def post(self, request, pk):
+        no_body(request)
         run = _visible_run(request, pk)
         if run.job_id is None:
             raise ValidationError({"non_field_errors": ["A LocalFlow task has no job to re-run."]})
-        new_run, created = run_services.run_rerun(run=run, by=request.user)
+        new_run, created = _enqueue(run_services.run_rerun, run=run, by=request.user)
         return envelope(
             RunOutput(_visible_run(request, new_run.pk)).data,
             status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -195,7 +229,12 @@ class RunLogDownloadApi(APIView):
 
 
 def task_view(run: Run) -> dict:
+    """A task as LocalFlow shows it: one task whatever its attempts (each is a run, parent =
+    the first): status, attempts and result are the latest attempt's."""
     spec = RunSpec.from_json(run.spec or {})
+    latest = run
+    if run.parent_id is None:
+        latest = Run.objects.filter(parent=run).order_by("-attempt").first() or run
     if spec.kind == JobKind.COMMAND:
         task_type = "shell"
         payload = {
@@ -220,15 +259,18 @@ def task_view(run: Run) -> dict:
             "payload": payload,
             "priority": run.priority,
             "idempotency_key": key.split(":", 1)[1] if key and key.startswith("task:") else key,
-            "status": TASK_STATUS.get(run.status, run.status),
-            "runStatus": run.status,
-            "attempts": run.attempt,
-            "exitCode": run.exit_code,
-            "error": run.error_message or None,
+            "status": TASK_STATUS.get(latest.status, latest.status),
+            "runStatus": latest.status,
+            "attempts": latest.attempt,
+            "max_attempts": spec.retry.count + 1,
+            "backoff": spec.retry.backoff,
+            "retry_delay_seconds": spec.retry.delay_seconds,
+            "exitCode": latest.exit_code,
+            "error": latest.error_message or None,
             "createdAt": run.created_at,
             "startedAt": run.started_at,
-            "finishedAt": run.finished_at,
-            "duration": run.duration_ms,
+            "finishedAt": latest.finished_at,
+            "duration": latest.duration_ms,
         }
     ).data
 
@@ -248,6 +290,9 @@ class TaskCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         job = task_job(data["type"], data["payload"])  # the job rules judge the payload
+        job.retry_count = data["max_attempts"] - 1  # a job's retry policy, in LocalFlow's terms
+        job.retry_backoff = data["backoff"]
+        job.retry_delay_seconds = data["retry_delay_seconds"]
         # LocalFlow sends the key in the body; the Idempotency-Key header works too
         key = data.get("idempotency_key") or request.headers.get("Idempotency-Key") or None
         if key is not None and (len(key) > 150 or not key.isprintable()):

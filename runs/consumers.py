@@ -36,12 +36,12 @@ from accounts.tickets import (
     ticket_redeem,
 )
 from runs import live, wire
-from runs.models import Run
+from runs.followers import CATCH_UP_PAUSE, follower_join, follower_read
+from runs.models import Run, RunStatus
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.12  # default deployment: how stale a follower may be without Redis
-CATCH_UP_PAUSE = 0.05  # between reads while behind a flood: paces the browser
 AUTH_RECHECK_SECONDS = 2.0  # revocation/deactivation closes a socket within this (+ a poll)
 DASHBOARD_POLL_SECONDS = 1.0
 # By default one "log" message per line, as docs/api.md shows (clients written from it know no
@@ -53,6 +53,7 @@ BATCH_SIZE = 500
 LINES_MODE_MAX = 200
 
 CLOSE_NORMAL = 1000
+_NOTHING, _CLOSED = object(), object()  # RunLogConsumer.next_update's other answers
 CLOSE_UNAUTHORIZED = 4401  # not authenticated / revoked / expired: get a new ticket
 CLOSE_NOT_FOUND = 4404  # no such run, or not yours
 
@@ -73,6 +74,10 @@ class Viewer:
     expires_at: datetime | None
     session_key: str | None = None
     credential: dict | None = None  # the JWT (jti) or API token (id) that let it in
+
+
+def _encode(message: dict) -> str:
+    return json.dumps(message, separators=(",", ":"))
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -159,10 +164,10 @@ class _AuthenticatedConsumer(AsyncWebsocketConsumer):
         ticket = _query(self.scope).get("ticket")
         return await _db(_authenticate_sync)(self.scope, ticket)
 
-    async def start(self, group: str) -> None:
+    async def start(self, group: str | None = None) -> None:
         await self.accept()
         self.wake = asyncio.Event()
-        if self.channel_layer is not None:  # Redis across processes; in-memory in-process
+        if group and self.channel_layer is not None:  # Redis across processes; in-memory
             try:
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.group = group
@@ -196,7 +201,7 @@ class _AuthenticatedConsumer(AsyncWebsocketConsumer):
         self.wake.set()
 
     async def send_json(self, message: dict) -> None:
-        await self.send(text_data=json.dumps(message, separators=(",", ":")))
+        await self.send(text_data=_encode(message))
 
     async def wait(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -212,6 +217,8 @@ class RunLogConsumer(_AuthenticatedConsumer):
     ({"type":"log_batch","runId","lines":[<log fields>...]}) of up to BATCH_SIZE lines;
     "metric" per sample; "status" on connect and on each change, the final one last,
     then the socket closes (1000). Refusals close before accept (HTTP 403 handshake).
+    Replay and catching up read the database from the socket's own cursor; following is
+    the run's shared follower's (runs.followers: one per run per process).
     """
 
     async def connect(self):
@@ -230,55 +237,113 @@ class RunLogConsumer(_AuthenticatedConsumer):
         except ValueError:
             self.after = 0
         self.per_line_only = query.get("batch") not in {"1", "true", "yes"}
-        await self.start(live.run_group(self.run_id))
+        await self.start()
 
     async def follow(self):
-        cursor, sample_id, last_status, probe = self.after, 0, None, None
-        limit = LINES_MODE_MAX if self.per_line_only else live.MAX_LINES_PER_READ
-        next_auth_check = time.monotonic() + AUTH_RECHECK_SECONDS
-        while True:
-            # the probe is taken before the read: a change after it shows in the next probe
-            probe, snap = await _db(live.live_poll)(
+        self.cursor, self.sample_id, self.last_status = self.after, 0, None
+        self.next_auth_check = time.monotonic() + AUTH_RECHECK_SECONDS
+        while True:  # a new follower only if the last one failed
+            if await self.read_database():
+                return
+            follower, queue = follower_join(
                 self.run_id,
-                after_line=cursor,
-                after_sample_id=sample_id,
-                line_limit=limit,
-                last_probe=probe,
+                cursor=self.cursor,
+                sample_id=self.sample_id,
+                poll_seconds=POLL_SECONDS,
             )
-            if snap is None:  # nothing changed since the last read
-                if not await self.recheck_due(next_auth_check):
+            try:
+                if follower.cursor > self.cursor and await self.read_database():
                     return
-                next_auth_check = self.next_check_at(next_auth_check)
-                await self.wait(POLL_SECONDS)
-                continue
-            if snap.more_lines:
-                probe = None  # still behind: read again whatever the probe says
+                while (update := await self.next_update(queue)) is not None:
+                    if update is _CLOSED or (update is not _NOTHING and await self.apply(update)):
+                        return
+            finally:
+                follower.leave(queue)
+
+    async def next_update(self, queue: asyncio.Queue):
+        """The follower's next Update; None when the follower failed; _NOTHING when the auth
+        re-check came due first and passed, _CLOSED when it failed (the socket is closed)."""
+        timeout = max(0.0, self.next_auth_check - time.monotonic())
+        try:
+            return await asyncio.wait_for(queue.get(), timeout)
+        except TimeoutError:
+            if not await self.recheck_due(self.next_auth_check):
+                return _CLOSED
+            self.next_auth_check = self.next_check_at(self.next_auth_check)
+            return _NOTHING
+
+    async def read_database(self) -> bool:
+        """Read from the socket's cursor until caught up with what is stored; True when the
+        stream has ended (final status sent, socket closed)."""
+        limit = LINES_MODE_MAX if self.per_line_only else live.MAX_LINES_PER_READ
+        while True:
+            snap = await _db(live.live_snapshot)(
+                self.run_id,
+                after_line=self.cursor,
+                after_sample_id=self.sample_id,
+                line_limit=limit,
+            )
             if snap.status is None:
                 await self.close(code=CLOSE_NOT_FOUND)  # deleted while watched
-                return
-            if snap.status != last_status and not snap.finished:
-                await self.send_json(snap.status_message)
-                last_status = snap.status
-            if snap.lines:
-                await self.send_lines(snap.lines)
-                cursor = snap.lines[-1].number
+                return True
+            await self.send_status(snap.status, snap.status_message)
+            await self.send_lines(snap.lines)
             for message in snap.samples:
                 await self.send_json(message)
-            sample_id = snap.last_sample_id
+            self.sample_id = snap.last_sample_id
             if snap.finished and not snap.more_lines:
-                await self.send_json(snap.status_message)
-                await self.close(code=CLOSE_NORMAL)
-                return
-            if not await self.recheck_due(next_auth_check):
-                return
-            next_auth_check = self.next_check_at(next_auth_check)
-            await self.wait(CATCH_UP_PAUSE if snap.more_lines else POLL_SECONDS)
+                return await self.finish(snap.status_message)
+            if not snap.more_lines:
+                return False
+            if not await self.recheck_due(self.next_auth_check):
+                return True
+            self.next_auth_check = self.next_check_at(self.next_auth_check)
+            await asyncio.sleep(CATCH_UP_PAUSE)
+
+    async def apply(self, update) -> bool:
+        """One of the follower's reads; True when the stream has ended."""
+        if update.status is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return True
+        if self.cursor < update.after_line or self.sample_id < update.after_sample_id:
+            return await self.read_database()  # behind the follower: the database has it all
+        await self.send_status(update.status, update.status_message)
+        if update.lines and update.lines[-1].number > self.cursor:
+            if update.lines[0].number > self.cursor:  # all of it: the shared encoding
+                frames = update.frames.get(self.per_line_only)
+                if frames is None:
+                    frames = update.frames[self.per_line_only] = self.frames(update.lines)
+                for frame in frames:
+                    await self.send(text_data=frame)
+                self.cursor = update.lines[-1].number
+            else:
+                await self.send_lines([x for x in update.lines if x.number > self.cursor])
+        if self.sample_id == update.after_sample_id:
+            for message in update.samples:
+                await self.send_json(message)
+            self.sample_id = update.last_sample_id
+        elif self.sample_id < update.last_sample_id:
+            return await self.read_database()  # read some of these samples already
+        if update.final:
+            return await self.finish(update.status_message)
+        return False
+
+    async def send_status(self, status: str, message: dict) -> None:
+        """A status change while the run is live (the final status goes last, by finish)."""
+        if status != self.last_status and status not in RunStatus.finished():
+            await self.send_json(message)
+            self.last_status = status
+
+    async def finish(self, message: dict) -> bool:
+        await self.send_json(message)
+        await self.close(code=CLOSE_NORMAL)
+        return True
 
     async def recheck_due(self, due: float) -> bool:
         """Re-validate the viewer when `due`; False (socket closed) when no longer allowed."""
         if time.monotonic() < due:
             return True
-        if await _db(_still_valid_sync)(self.viewer, self.run_id):
+        if await follower_read(_still_valid_sync, self.viewer, self.run_id):
             return True
         await self.close(code=CLOSE_UNAUTHORIZED)
         return False
@@ -288,13 +353,19 @@ class RunLogConsumer(_AuthenticatedConsumer):
         now = time.monotonic()
         return now + AUTH_RECHECK_SECONDS if now >= due else due
 
-    async def send_lines(self, lines) -> None:
+    def frames(self, lines) -> list[str]:
         if self.per_line_only or len(lines) <= PER_LINE_MAX:
-            for line in lines:
-                await self.send_json(wire.log_message(self.run_id, line))
-            return
-        for start in range(0, len(lines), BATCH_SIZE):
-            await self.send_json(wire.log_batch(self.run_id, lines[start : start + BATCH_SIZE]))
+            return [_encode(wire.log_message(self.run_id, line)) for line in lines]
+        return [
+            _encode(wire.log_batch(self.run_id, lines[start : start + BATCH_SIZE]))
+            for start in range(0, len(lines), BATCH_SIZE)
+        ]
+
+    async def send_lines(self, lines) -> None:
+        for frame in self.frames(lines):
+            await self.send(text_data=frame)
+        if lines:
+            self.cursor = lines[-1].number
 
 
 def _dashboard_changes(user, since: datetime) -> list[dict]:

@@ -1,20 +1,27 @@
-"""Tell live viewers that a run changed (new log lines, a sample, a status).
+"""Tell live viewers that a run changed (new log lines, a sample, a status), and what they read.
 
-The database is the truth: WebSocket consumers replay and follow by line number from it, so
-with no Redis this has nothing to do (daphne and the worker are separate processes and
-Channels' in-memory layer cannot cross them). With REDIS_URL set, a nudge goes to the run's
-group and to the dashboard group at once, so followers read the new rows without waiting.
+The database is the truth: viewers replay and follow by line number from it (runs.followers:
+one follower per run per web process), so with no Redis notify_run_changed has nothing to do
+(daphne and the worker are separate processes and Channels' in-memory layer cannot cross
+them). With REDIS_URL set, a nudge goes to the run's group (and the dashboard's for a status)
+through the channel layer, so followers read the new rows without waiting for their next poll
+(docs/architecture.md, "Log chunks and live viewers (issue 14)").
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import threading
+import time
 from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
+from django.db.models import Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from runs.logformat import decode_chunk
@@ -30,25 +37,144 @@ def run_group(run_id) -> str:
 
 
 DASHBOARD_GROUP = "dashboard"
+SEND_TIMEOUT = 2.0  # seconds one nudge may take before it is given up
+DASHBOARD_EVERY = 0.1  # dashboards re-read on a nudge; ten a second say everything
+WARN_EVERY = 60.0  # a Redis outage is logged once a minute, not once per notice
+
+
+class _Pusher:
+    """The process's sender of nudges: one daemon thread running one event loop, so the
+    channel layer keeps its Redis connection between notices. A caller only queues; a notice
+    already queued for the same group and kind is not queued twice (a burst costs one send)."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.pending: dict[tuple[str, str], dict] = {}
+        self.scheduled = False
+        self.warned_at = 0.0
+        self.dashboard_at = 0.0  # (loop time) the next dashboard nudge goes no sooner
+        self.dashboard_held = False
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name="live-push", daemon=True).start()
+
+    def push(self, group: str, message: dict) -> None:
+        with self.lock:
+            self.pending.setdefault((group, message["kind"]), message)
+            if self.scheduled:
+                return
+            self.scheduled = True
+        self.loop.call_soon_threadsafe(self.loop.create_task, self._send())
+
+    async def _send(self) -> None:
+        while True:
+            with self.lock:
+                batch, self.pending = self.pending, {}
+                if not batch:
+                    self.scheduled = False
+                    return
+            layer = get_channel_layer()
+            for (group, _), message in batch.items():
+                if group == DASHBOARD_GROUP and self._hold_dashboard(message):
+                    continue
+                try:
+                    await asyncio.wait_for(layer.group_send(group, message), SEND_TIMEOUT)
+                except Exception:  # a Redis hiccup must never fail a run
+                    if time.monotonic() - self.warned_at >= WARN_EVERY:
+                        self.warned_at = time.monotonic()
+                        logger.warning("live push to %s failed", group, exc_info=True)
+
+    def _hold_dashboard(self, message: dict) -> bool:
+        """Sequential runs finish hundreds of times a second: the dashboard's nudges are
+        spaced DASHBOARD_EVERY apart (a held one goes when its time comes)."""
+        now = self.loop.time()
+        if now >= self.dashboard_at:
+            self.dashboard_at = now + DASHBOARD_EVERY
+            return False
+        if not self.dashboard_held:
+            self.dashboard_held = True
+            self.loop.call_at(self.dashboard_at, self._release_dashboard, message)
+        return True
+
+    def _release_dashboard(self, message: dict) -> None:
+        self.dashboard_held = False
+        self.push(DASHBOARD_GROUP, message)
+
+
+_pusher: _Pusher | None = None
+_pusher_lock = threading.Lock()
+
+
+def _forget_pusher() -> None:
+    # a forked child (django-q2 forks its workers) has no sender thread: it starts its own
+    global _pusher, _pusher_lock
+    _pusher, _pusher_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pusher)
+
+
+def _the_pusher() -> _Pusher:
+    global _pusher
+    pusher = _pusher
+    if pusher is None or pusher.pid != os.getpid():
+        with _pusher_lock:
+            if _pusher is None or _pusher.pid != os.getpid():
+                _pusher = _Pusher()
+            pusher = _pusher
+    return pusher
 
 
 def notify_run_changed(run_id, *, kind: str = "log") -> None:
-    """kind: "log" | "metric" | "status". Never raises: live push is best-effort."""
+    """kind: "log" | "metric" | "status". Queues the nudge and returns (microseconds); never
+    raises: live push is best-effort, the followers' polls are the fallback."""
     if not settings.CONFIG.redis_url:
         return
     try:
-        layer = get_channel_layer()
+        pusher = _the_pusher()
         message = {"type": "run.changed", "run_id": str(run_id), "kind": kind}
-        async_to_sync(layer.group_send)(run_group(run_id), message)
+        pusher.push(run_group(run_id), message)
         if kind == "status":
-            async_to_sync(layer.group_send)(DASHBOARD_GROUP, message)
-    except Exception:  # a Redis hiccup must never fail a run
+            pusher.push(DASHBOARD_GROUP, {**message, "run_id": ""})
+    except Exception:
         logger.warning("live push for run %s failed", run_id, exc_info=True)
 
 
-# ---- The reading side: what a live viewer is sent (runs.consumers forwards it) ----
+# ---- The reading side: what a live viewer is sent (runs.followers, runs.consumers) ----
 
 MAX_LINES_PER_READ = 2000  # per poll; a flood is paced, never read whole into memory
+
+
+def log_chunks(run_id, *, after: int, upto: int):
+    """The chunks holding lines after+1 ... upto, in order: one range of the (run,
+    first_line) key that starts at the chunk holding line after+1 (the last one starting at
+    or before it) and is bounded by `upto`, so its cost does not depend on where in the log
+    it starts nor on how much log follows."""
+    holding = (
+        LogChunk.objects.filter(run_id=run_id, first_line__lte=after + 1)
+        .order_by("-first_line")
+        .values("first_line")[:1]
+    )
+    return (
+        LogChunk.objects.filter(
+            run_id=run_id,
+            first_line__gte=Coalesce(Subquery(holding), Value(0)),
+            first_line__lte=upto,
+        )
+        .order_by("first_line")
+        .only("first_line", "last_line", "created_at", "data")
+    )
+
+
+def last_stored_line(run_id) -> int:
+    """The number of the run's last stored line (0: none), from its last chunk."""
+    last = (
+        LogChunk.objects.filter(run_id=run_id)
+        .order_by("-first_line")
+        .values_list("last_line", flat=True)
+        .first()
+    )
+    return last or 0
 
 
 @dataclass
@@ -72,7 +198,6 @@ def live_snapshot(
 
     The status is read first: when it says finished, the engine has already flushed every
     line, so the lines read next are complete and the final status can close the stream.
-    Chunks are found through the (run, last_line) index.
     """
     row = (
         Run.objects.filter(pk=run_id)
@@ -88,25 +213,27 @@ def live_snapshot(
         duration_ms=row["duration_ms"],
         at=row["finished_at"] or row["started_at"] or timezone.now(),
     )
-
-    lines: list = []
-    # ordered by last_line (the same order: chunks are contiguous) so the (run, last_line)
-    # index serves filter and order; by first_line SQLite walked every chunk of the run
-    chunks = LogChunk.objects.filter(run_id=run_id, last_line__gt=after_line).order_by("last_line")
-    more = False
-    for chunk in chunks.only("first_line", "last_line", "created_at", "data").iterator(
-        chunk_size=50
-    ):
-        for line in decode_chunk(chunk):
-            if line.number > after_line:
-                lines.append(line)
-        if len(lines) >= line_limit:
-            more = True  # maybe exactly at the end; one extra cheap poll then says so
-            del lines[line_limit:]
-            break
-
+    lines = _lines(run_id, after_line, line_limit)
+    if not lines:  # nothing right after the cursor: maybe a gap (lines lost to a full disk)
+        following = (
+            LogChunk.objects.filter(run_id=run_id, first_line__gt=after_line)
+            .order_by("first_line")
+            .values_list("first_line", flat=True)
+            .first()
+        )
+        if following is not None:
+            lines = _lines(run_id, following - 1, line_limit)
+    more = len(lines) >= line_limit  # maybe exactly at the end; one extra cheap poll says so
+    del lines[line_limit:]
     sample_messages, last_sample_id = _samples(run_id, after_id=after_sample_id)
     return LiveSnapshot(row["status"], message, lines, more, sample_messages, last_sample_id)
+
+
+def _lines(run_id, after: int, limit: int) -> list:
+    lines = []
+    for chunk in log_chunks(run_id, after=after, upto=after + limit):
+        lines += [line for line in decode_chunk(chunk) if line.number > after]
+    return lines
 
 
 def _samples(run_id, *, after_id: int, limit: int | None = None) -> tuple[list[dict], int]:
@@ -128,7 +255,8 @@ def live_probe(run_id, *, after_sample_id: int = 0) -> tuple | None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT r.status,"  # noqa: S608 (table names from the models, values bound)
-            f" (SELECT MAX(c.last_line) FROM {LogChunk._meta.db_table} c WHERE c.run_id = %s)"
+            f" (SELECT c.last_line FROM {LogChunk._meta.db_table} c WHERE c.run_id = %s"
+            " ORDER BY c.first_line DESC LIMIT 1)"
             f" FROM {Run._meta.db_table} r WHERE r.id = %s",
             [key, key],
         )
@@ -140,11 +268,11 @@ def live_probe(run_id, *, after_sample_id: int = 0) -> tuple | None:
 
 
 def live_poll(run_id, *, after_line: int, after_sample_id: int, line_limit: int, last_probe):
-    """The follower's database reads per tick: (probe, snapshot or None when unchanged)."""
+    """A follower's database reads per tick: (probe, snapshot or None when unchanged)."""
     probe = live_probe(run_id, after_sample_id=after_sample_id)
     if probe is None:
         return None, LiveSnapshot(None, None, [], False, [], after_sample_id)
-    if probe == last_probe:
+    if probe == last_probe and (probe[1] or 0) <= after_line:
         return probe, None
     return probe, live_snapshot(
         run_id, after_line=after_line, after_sample_id=after_sample_id, line_limit=line_limit

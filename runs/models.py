@@ -48,8 +48,14 @@ class RunQuerySet(models.QuerySet):
 class Run(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # null only for LocalFlow-style ad-hoc tasks (POST /api/tasks), which are admin-only
+    # no index of its own: run_job_time_idx and run_job_status_idx begin with the job
     job = models.ForeignKey(
-        "jobs.Job", on_delete=models.CASCADE, related_name="runs", null=True, blank=True
+        "jobs.Job",
+        on_delete=models.CASCADE,
+        related_name="runs",
+        null=True,
+        blank=True,
+        db_index=False,
     )
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
     trigger_type = models.CharField(max_length=10, choices=TriggerType.choices)
@@ -120,14 +126,22 @@ class Run(models.Model):
             models.Index(fields=["job", "status", "-created_at"], name="run_job_status_idx"),
             # the admin's list filtered by one status, newest first: read in order, no sort
             models.Index(fields=["status", "-created_at"], name="run_status_time_idx"),
-            models.Index(fields=["status", "-priority", "available_at"], name="run_claim_idx"),
-            models.Index(fields=["status", "heartbeat_at"], name="run_heartbeat_idx"),
+            # the claim's order among pending runs only: a run enters it when queued and
+            # leaves it when claimed (no entry to move when it starts or ends); status leads
+            # so that SQLite's planner, without statistics, sees an equality to use
+            models.Index(
+                fields=["status", "-priority", "available_at"],
+                condition=Q(status="pending"),
+                name="run_claim_idx",
+            ),
             models.Index(fields=["-created_at"], name="run_created_idx"),
             models.Index(fields=["started_at"], name="run_started_idx"),
             # finished_at first for the window; status, duration and job after it so the
             # dashboard's 24 h figures are read from the index alone (no row lookups)
+            # (finished runs only: a run's entry is written once, when it ends)
             models.Index(
                 fields=["finished_at", "status", "duration_ms", "job"],
+                condition=Q(finished_at__isnull=False),
                 name="run_finished_cover_idx",
             ),
             # the claim asks "does this job already have a running run?" for every candidate
@@ -170,7 +184,10 @@ class LogChunk(models.Model):
     a newline). runs.logformat encodes and decodes it.
     """
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_chunks")
+    # no index of its own: logchunk_run_line (run, first_line) begins with the run
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="log_chunks", db_index=False
+    )
     first_line = models.PositiveIntegerField()
     last_line = models.PositiveIntegerField()
     created_at = models.DateTimeField()

@@ -17,11 +17,12 @@ from django.utils import timezone
 
 from accounts.audit import audit_context
 from accounts.models import AuditAction, Surface
-from jobs.models import Job
+from jobs.models import Job, JobFollowup
+from jobs.params import ParamsInvalid, param_values_clean, params_masked, params_open, params_seal
 from runs.admission import Admission
 from runs.audit import run_audit
 from runs.engine.wake import wake_workers
-from runs.live import notify_run_changed
+from runs.live import last_stored_line, log_chunks, notify_run_changed
 from runs.logformat import LogLine, decode_chunk, encode_lines
 from runs.models import LogChunk, Run, RunStatus, TriggerType
 from runs.seams import run_finished
@@ -29,6 +30,14 @@ from runs.spec import RunSpec
 from taskflow_site.lib.formatting import iso
 
 logger = logging.getLogger(__name__)
+
+# the engine's own triggers: a run of these whose parameters cannot be filled (a required one
+# without a default) is recorded as skipped, with the reason; a person's run is refused (400)
+ENGINE_TRIGGERS = frozenset({TriggerType.SCHEDULED, TriggerType.CATCHUP})
+
+
+class IdempotencyConflict(Exception):
+    """An idempotency key already used for a run with other parameter values."""
 
 
 def _wake_on_commit() -> None:
@@ -83,6 +92,43 @@ def _existing(*, idempotency_key, job=None, scheduled_for=None) -> Run | None:
     return None
 
 
+def _values(job, params, *, trigger_type: str, skip_reason: str | None) -> tuple[dict, str | None]:
+    """(the run's cleaned values, skip_reason): jobs.params.ParamsInvalid for a person's run;
+    a run already being skipped, or the engine's, is skipped with what is wrong."""
+    try:
+        return param_values_clean(job.params, params), skip_reason
+    except ParamsInvalid as exc:
+        if skip_reason is None and (params is not None or trigger_type not in ENGINE_TRIGGERS):
+            raise
+        return {}, skip_reason or f"not run: parameters: {exc}"
+
+
+def _same_values(existing: Run, values: dict, idempotency_key) -> Run:
+    """The run an idempotency key found, if it was made with the same values."""
+    if idempotency_key and params_open(existing.params) != values:
+        raise IdempotencyConflict(
+            "This Idempotency-Key was already used for a run with other parameter values."
+        )
+    return existing
+
+
+def _links(jobs) -> dict:
+    """Job id -> its chain links as a run's spec freezes them (one query for all `jobs`)."""
+    rows = JobFollowup.objects.filter(job__in={job.pk for job in jobs}).order_by("position", "pk")
+    links: dict = {}
+    for job_id, target, on, params in rows.values_list("job_id", "target_id", "on", "params"):
+        links.setdefault(job_id, []).append({"job": str(target), "on": on, "params": params})
+    return links
+
+
+def _chain(parent: Run | None) -> dict:
+    """A follow-up's place in its chain: the parent run, how it ended, how deep."""
+    if parent is None:
+        return {}
+    depth = int(((parent.spec or {}).get("chain") or {}).get("depth", 0))
+    return {"parent": str(parent.pk), "status": parent.status, "depth": depth + 1}
+
+
 def _after_enqueue(runs: list[Run]) -> None:
     """On commit: one wake-up if anything is pending, one status notice per new run."""
 
@@ -102,22 +148,31 @@ def run_enqueue(
     available_at: datetime | None = None,
     skip_reason: str | None = None,
     rerun_of: Run | None = None,
+    params: dict | None = None,
+    chained_from: Run | None = None,
 ) -> tuple[Run, bool]:
     """Queue a run of `job`. Returns (run, created); an existing run for the same idempotency
-    key or (job, scheduled_for) slot is returned with created=False. A run that the job's
-    overlap/queue policy refuses is recorded as SKIPPED with the reason; with skip_reason (a
-    missed slot) it is recorded as skipped for that reason, whatever the policy. A manual run
-    goes to the audit trail (as a re-run of `rerun_of` when given)."""
+    key or (job, scheduled_for) slot is returned with created=False (IdempotencyConflict when
+    the key's run had other parameter values). A run that the job's overlap/queue policy
+    refuses is recorded as SKIPPED with the reason; with skip_reason (a missed slot) it is
+    recorded as skipped for that reason, whatever the policy. `params` are checked against
+    the job's declaration (jobs.params.ParamsInvalid), defaults filled in; a follow-up names
+    the run whose end queued it (`chained_from`). A manual run goes to the audit trail (as a
+    re-run of `rerun_of` when given), with its values (secret ones masked)."""
+    values, skip_reason = _values(job, params, trigger_type=trigger_type, skip_reason=skip_reason)
     existing = _existing(idempotency_key=idempotency_key, job=job, scheduled_for=scheduled_for)
     if existing is not None:
-        return existing, False
+        return _same_values(existing, values, idempotency_key), False
     now = timezone.now()
+    spec = RunSpec.for_run(
+        job, values=values, chain=_chain(chained_from), followups=_links([job]).get(job.pk, ())
+    )
     try:
         with transaction.atomic():
             run, line = _new_run(
                 job=job,
                 admission=Admission([job]),
-                spec=RunSpec.from_job(job).to_json(),
+                spec=spec.to_json(),
                 now=now,
                 skip_reason=skip_reason,
                 trigger_type=trigger_type,
@@ -125,6 +180,8 @@ def run_enqueue(
                 scheduled_for=scheduled_for,
                 available_at=available_at or now,
                 idempotency_key=idempotency_key or None,
+                params=params_seal(job.params, values),
+                chained_from=chained_from,
             )
             run.save(force_insert=True)
             if line is not None:
@@ -132,15 +189,16 @@ def run_enqueue(
             _after_enqueue([run])
             if trigger_type == TriggerType.MANUAL:
                 _run_started_audit(run, rerun_of)
-                if run.status == RunStatus.PENDING:  # lastRun counts it (the tick: slots)
-                    Job.objects.filter(pk=job.pk).update(last_run_at=run.created_at)
-                    job.last_run_at = run.created_at
+            # lastRun counts it (the tick: slots)
+            if trigger_type in (TriggerType.MANUAL, TriggerType.CHAIN) and not run.is_finished:
+                Job.objects.filter(pk=job.pk).update(last_run_at=run.created_at)
+                job.last_run_at = run.created_at
     except IntegrityError:
         # lost a race with another enqueue of the same key/slot: theirs is the run
         existing = _existing(idempotency_key=idempotency_key, job=job, scheduled_for=scheduled_for)
         if existing is None:
             raise
-        return existing, False
+        return _same_values(existing, values, idempotency_key), False
     return run, True
 
 
@@ -163,7 +221,8 @@ def run_enqueue_many(*, items: list[dict]) -> list[tuple[Run, bool]]:
     try:
         with transaction.atomic():
             admission = Admission([item["job"] for item in items])
-            specs: dict = {}
+            links = _links([item["job"] for item in items])
+            specs: dict = {}  # job id -> (spec, stored values, why not run): once per job
             results, runs, lines = [], [], []
             for item in items:
                 job, slot = item["job"], item.get("scheduled_for")
@@ -172,13 +231,19 @@ def run_enqueue_many(*, items: list[dict]) -> list[tuple[Run, bool]]:
                     results.append((existing, False))
                     continue
                 if job.pk not in specs:
-                    specs[job.pk] = RunSpec.from_job(job).to_json()
+                    values, problem = _values(
+                        job, None, trigger_type=TriggerType.SCHEDULED, skip_reason=None
+                    )
+                    spec = RunSpec.for_run(job, values=values, followups=links.get(job.pk, ()))
+                    specs[job.pk] = (spec.to_json(), params_seal(job.params, values), problem)
+                spec, stored, problem = specs[job.pk]
                 run, line = _new_run(
                     job=job,
                     admission=admission,
-                    spec=specs[job.pk],
+                    spec=spec,
                     now=now,
-                    skip_reason=item.get("skip_reason"),
+                    skip_reason=item.get("skip_reason") or problem,
+                    params=stored,
                     trigger_type=item["trigger_type"],
                     triggered_by=item.get("triggered_by"),
                     scheduled_for=slot,
@@ -201,10 +266,12 @@ def run_enqueue_many(*, items: list[dict]) -> list[tuple[Run, bool]]:
 
 
 def _run_started_audit(run: Run, rerun_of: Run | None) -> None:
+    changes = {"params": {"from": None, "to": params_masked(run.params)}} if run.params else {}
     if rerun_of is None:
-        run_audit(AuditAction.RUN, run)
+        run_audit(AuditAction.RUN, run, changes=changes or None)
     else:
-        run_audit(AuditAction.RERUN, run, changes={"of": {"from": None, "to": str(rerun_of.pk)}})
+        changes["of"] = {"from": None, "to": str(rerun_of.pk)}
+        run_audit(AuditAction.RERUN, run, changes=changes)
 
 
 def run_enqueue_task(
@@ -243,9 +310,12 @@ def run_enqueue_task(
     return run, True
 
 
-def run_cancel(*, run: Run, by=None) -> Run:
-    """Idempotent. Pending: cancelled at once. Running: the executor (maybe another process)
-    sees cancel_requested_at and kills the process tree within about a second."""
+def run_cancel(*, run: Run, by=None, follow: bool = True) -> Run:
+    """Idempotent. Pending: cancelled at once (its job's "always" follow-ups queued, unless
+    `follow` is false: the job is being deleted). Running: the executor (maybe another
+    process) sees cancel_requested_at and kills the process tree within about a second."""
+    from runs.chains import followups_start  # runs.chains queues through this module
+
     now = timezone.now()
     who = f" by {by.get_username()}" if by is not None else ""
     with transaction.atomic():
@@ -258,6 +328,8 @@ def run_cancel(*, run: Run, by=None) -> Run:
         if cancelled:
             run_system_line(run=run, text=f"cancelled{who} before it started", now=now)
             run_audit(AuditAction.CANCEL, run)
+            if follow:
+                followups_start(run, status=RunStatus.CANCELLED)
         elif Run.objects.filter(
             pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at__isnull=True
         ).update(cancel_requested_at=now):
@@ -270,11 +342,16 @@ def run_cancel(*, run: Run, by=None) -> Run:
 
 
 def run_rerun(*, run: Run, by) -> tuple[Run, bool]:
-    """A new manual run of the same job (or, for an ad-hoc task, of the same spec)."""
+    """A new manual run of the same job with the same parameter values (those the job still
+    declares), or, for an ad-hoc task, of the same spec."""
     if run.job_id is None:
         spec = RunSpec.from_json(run.spec)
         return run_enqueue_task(spec=spec, priority=run.priority, triggered_by=by, rerun_of=run)
-    return run_enqueue(job=run.job, trigger_type=TriggerType.MANUAL, triggered_by=by, rerun_of=run)
+    declared = {item.get("name") for item in run.job.params or [] if isinstance(item, dict)}
+    values = {k: v for k, v in params_open(run.params).items() if k in declared}
+    return run_enqueue(
+        job=run.job, trigger_type=TriggerType.MANUAL, triggered_by=by, rerun_of=run, params=values
+    )
 
 
 def notify_final(run: Run) -> None:
@@ -291,40 +368,43 @@ def active_runs_cancel(sender, *, job, **kwargs) -> None:
     audit trail names the engine, on behalf of whoever deletes the job)."""
     with audit_context(surface=Surface.ENGINE):
         for run in job.runs.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]):
-            run_cancel(run=run)
+            run_cancel(run=run, follow=False)
 
 
 def run_system_line(*, run: Run, text: str, now=None) -> None:
     """Append one system line to a run that no executor writes (cancelled while pending,
     marked lost), numbered after the last stored line."""
     now = now or timezone.now()
-    last = (
-        LogChunk.objects.filter(run=run).order_by("-last_line").values_list("last_line", flat=True)
-    ).first() or 0
+    last = last_stored_line(run.pk)
     _system_chunk(run, last + 1, text, now).save(force_insert=True)
     Run.objects.filter(pk=run.pk).update(log_lines=last + 1, log_bytes=F("log_bytes") + len(text))
     run.log_lines = last + 1
 
 
 def run_log_lines(*, run: Run, after: int = 0, limit: int = 1000) -> list[LogLine]:
-    """Lines numbered after+1 ... after+limit (fewer at the end), in order."""
+    """Lines numbered after+1 ... after+limit (fewer at the end, or where lines were lost to a
+    full disk), in order. Each read is a range of the (run, first_line) key bounded by the
+    page, so a page costs the same at the start, the middle and the end of a long log."""
     lines: list[LogLine] = []
-    if limit <= 0:
-        return lines
     cursor = after
     while len(lines) < limit:
-        chunks = list(
-            LogChunk.objects.filter(run=run, last_line__gt=cursor).order_by("first_line")[:16]
-        )
-        if not chunks:
-            break
-        for chunk in chunks:
+        for chunk in log_chunks(run.pk, after=cursor, upto=cursor + limit - len(lines)):
             for line in decode_chunk(chunk):
                 if line.number > cursor:
                     lines.append(line)
                     cursor = line.number
                     if len(lines) >= limit:
                         return lines
+        # short of the page: the end of the log, or a gap in the numbering (lost lines)
+        following = (
+            LogChunk.objects.filter(run=run, first_line__gt=cursor)
+            .order_by("first_line")
+            .values_list("first_line", flat=True)
+            .first()
+        )
+        if following is None:
+            break
+        cursor = following - 1
     return lines
 
 

@@ -51,7 +51,9 @@ CSRF_TRUSTED_ORIGINS = CONFIG.csrf_trusted_origins
 VERSION = "0.1.0"
 
 INSTALLED_APPS = [
-    "daphne",
+    # runserver's ASGI server; it imports Twisted, autobahn and pyOpenSSL (~14 MB a process),
+    # which the cluster never uses (docs/architecture.md, "Read paths and idle")
+    *([] if sys.argv[1:2] == ["qcluster"] else ["daphne"]),
     # our apps come before django_q so `manage.py qcluster` is ours (cluster + minute tick)
     "accounts",
     "jobs",
@@ -147,6 +149,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": CONFIG.db_path,
+            # kept open: the cluster's steps and django-q2's pusher closed and reopened the file
+            # (init_command and all) on every turn, the most of their idle CPU (issue 14)
+            "CONN_MAX_AGE": 60,
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
@@ -318,12 +323,16 @@ TASKFLOW = {
     "METRICS_TOKEN": CONFIG.metrics_token,
     "METRICS_ALLOWLIST": CONFIG.metrics_allowlist,  # used when METRICS_TOKEN is unset
     "PUBLIC_URL": CONFIG.public_url or f"http://{CONFIG.host}:{CONFIG.port}",
-    "HEARTBEAT_SECONDS": _engine_timing("HEARTBEAT_SECONDS", 2),
+    # one write per process role per beat; /health calls a role stale after STALE_AFTER (3 beats)
+    "HEARTBEAT_SECONDS": _engine_timing("HEARTBEAT_SECONDS", 5),
     "STALE_AFTER_SECONDS": _engine_timing("STALE_AFTER_SECONDS", 15),
-    "RECONCILE_SECONDS": _engine_timing("RECONCILE_SECONDS", 3),
-    "DRAIN_LINGER_SECONDS": _engine_timing("DRAIN_LINGER_SECONDS", 60),
+    "RECONCILE_SECONDS": _engine_timing("RECONCILE_SECONDS", 5),
+    # an idle drain waits this long for wake-ups before a fresh delivery replaces it
+    "DRAIN_LINGER_SECONDS": _engine_timing("DRAIN_LINGER_SECONDS", 600),
     "HTTP_ALLOWLIST_SETTING": "http_allowlist",
     "AUDIT_RETENTION_DAYS": CONFIG.audit_retention_days,
+    # follow-ups queued one after another from one run before a chain stops (runs.chains)
+    "CHAIN_MAX_DEPTH": 10,
 }
 
 # django-q2 only delivers "drain" tasks; our Run table is the queue of record. The timings keep
@@ -343,7 +352,13 @@ Q_CLUSTER = {
     "ack_failures": True,
     "save_limit": 200,
     "catch_up": False,
-    "poll": 0.5,
+    # idle costs (docs/architecture.md, "Read paths and idle"): the pusher asks the ORM broker
+    # once a second (a drain's successor is queued 3 s ahead: runs.engine.drain.HANDOFF), the
+    # Sentinel checks its processes every 2 s, and runs no django-q2 schedules (the minute tick
+    # is TaskFlow's own)
+    "poll": 1.0,
+    "guard_cycle": 2.0,
+    "scheduler": False,
     "recycle": 1000,
     "label": "Task queue",
     "log_level": CONFIG.log_level.upper().replace("WARN", "WARNING"),

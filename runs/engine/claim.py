@@ -9,6 +9,7 @@ the same guarantee with several workers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -22,6 +23,8 @@ from django.utils.dateparse import parse_datetime
 
 from jobs.models import Job
 from runs.admission import MAY_START_SQL, may_start
+from runs.chains import followups_start
+from runs.engine import claim_pg
 from runs.engine.outcome import Outcome, write_rows
 from runs.engine.wake import wake_workers
 from runs.live import notify_run_changed
@@ -31,8 +34,9 @@ from runs.spec import RetryPolicy, RunSpec
 
 logger = logging.getLogger("taskflow.queue")
 
-# SQLite serializes claims (IMMEDIATE), so the best candidate is always free; PostgreSQL
-# workers race and skip each other's locked jobs, so look a little further down the queue.
+# SQLite serializes claims (IMMEDIATE), so the best candidate is always free. PostgreSQL
+# claims the best run in one statement (runs.engine.claim_pg); this path serves it only for a
+# given run_id, and looks a little further down the queue then.
 CANDIDATES = {"sqlite": 1}
 
 
@@ -109,6 +113,10 @@ def run_claim(*, worker: str, budget_seconds: float | None = None, run_id=None) 
     now = timezone.now()
     grace = settings.TASKFLOW["KILL_GRACE_SECONDS"]
     postgres = connection.vendor == "postgresql"
+    if postgres and run_id is None:  # one round trip: claim, admission check and commit
+        with claim_pg.pipeline(), transaction.atomic():
+            queued = _claim_queue(now, worker=worker, budget_seconds=budget_seconds)
+        return _claimed(queued, now, worker)
     with transaction.atomic():
         if run_id is not None:
             candidates = list(Run.objects.filter(pk=run_id, status=RunStatus.PENDING))
@@ -133,12 +141,43 @@ def run_claim(*, worker: str, budget_seconds: float | None = None, run_id=None) 
     return None
 
 
+def _claim_queue(now, *, worker: str, budget_seconds: float | None) -> claim_pg.Queued:
+    """PostgreSQL: send the claim of the best due run in the caller's pipeline."""
+    fits = None
+    if budget_seconds is not None:
+        fits = int(budget_seconds - settings.TASKFLOW["KILL_GRACE_SECONDS"])
+    queued = claim_pg.claim_queue(
+        fields=_CLAIM_FIELDS, stamp=_db_time(now), worker=worker, fits=fits
+    )
+    queued.now = now
+    return queued
+
+
+def _claimed(queued: claim_pg.Queued, now, worker: str) -> Run | None:
+    """The run a queued claim took (None if none); BudgetExceeded as run_claim raises it."""
+    row, over_budget = queued.answer()
+    if over_budget:
+        raise BudgetExceeded("the best pending run does not fit in the budget")
+    if row is None:
+        return None
+    (run,) = _runs_from_rows([row])
+    run.status = RunStatus.RUNNING
+    run.started_at = run.heartbeat_at = now
+    run.worker = worker
+    return run
+
+
 def _claim_candidates(now, limit: int) -> list[Run]:
     """The claim query on a plain cursor: RawQuerySet's per-query set-up (column mapping,
     converters) cost more than the query itself at hundreds of claims a second."""
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [_db_time(now), limit])
         rows = cursor.fetchall()
+    return _runs_from_rows(rows)
+
+
+def _runs_from_rows(rows) -> list[Run]:
+    """Run objects (only _CLAIM_FIELDS loaded) from rows of those fields in that order."""
     # from_db wants the values in the model's field order
     order = [f.attname for f in Run._meta.concrete_fields if f.attname in _CLAIM_FIELDS]
     position = [_CLAIM_FIELDS.index(name) for name in order]
@@ -197,6 +236,7 @@ def _retry_of(run: Run, *, now, exit_code) -> Run:
         trigger_type=TriggerType.RETRY,
         triggered_by_id=run.triggered_by_id,
         spec=run.spec,
+        params=run.params,  # not among the claim's fields: read on this (rare) path only
         priority=run.priority,
         attempt=run.attempt + 1,
         parent_id=run.parent_id or run.pk,
@@ -232,6 +272,38 @@ def _update_run(run_id, fields: dict, *, only_running: bool) -> int:
             [*params, _db_uuid(run_id)],
         )
         return cursor.rowcount
+
+
+def _update_run_queued(run_id, fields: dict):
+    """_update_run of a running run, its answer read later (_queued_rowcount): in a pipeline
+    nothing waits for it."""
+    columns = ", ".join(f"{name} = %s" for name in fields)
+    params = [
+        _db_time(value) if isinstance(value, datetime) else value for value in fields.values()
+    ]
+    cursor = connection.cursor()
+    cursor.execute(
+        f"UPDATE runs_run SET {columns} WHERE id = %s AND status = 'running' "  # noqa: S608
+        "RETURNING id",
+        [*params, _db_uuid(run_id)],
+    )
+    return cursor
+
+
+def _queued_rowcount(cursor) -> int:
+    try:
+        return len(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _taken_meanwhile(run: Run, outcome: Outcome, fields: dict) -> None:
+    """The run is no longer running (the reconciler marked it lost): its status stands, our
+    log figures are stored."""
+    outcome.lost = True
+    _update_run(
+        run.pk, {k: v for k, v in fields.items() if k.startswith("log_")}, only_running=False
+    )
 
 
 def _write_rows_unless_taken(run_id, outcome: Outcome) -> None:
@@ -276,36 +348,60 @@ def run_finish(
         outcome.mem_max,
     )
     fields = dict(zip(_FINISH_COLUMNS, values, strict=True))
+    said = (outcome.status, outcome.exit_code, outcome.error_message)
+    status = dict(zip(_STATUS_COLUMNS, said, strict=True))
     retry = None
     result = Finished()
-    with transaction.atomic():
+    # PostgreSQL's common case (no retry, no follow-ups): the rows, the finish, the claim of
+    # the next run and the commit go out as one pipeline, one round trip; what the database
+    # answered is looked at after it. A row that extends a stored chunk is written first:
+    # write_rows reads its row count (not known in a pipeline before the sync).
+    deferred = (
+        connection.vendor == "postgresql"
+        and not outcome.lost
+        and not (run.spec or {}).get("followups")
+        and not retry_wanted(run, status=outcome.status, exit_code=outcome.exit_code)
+    )
+    rows_first = any(getattr(row, "extends", None) for row in outcome.rows)
+    updated = queued = None
+    # the pipeline is left after the commit, which it carries
+    with contextlib.ExitStack() as pipeline:
+        if deferred and not rows_first:
+            pipeline.enter_context(claim_pg.pipeline())
+        pipeline.enter_context(transaction.atomic())
         _write_rows_unless_taken(run.pk, outcome)
+        if deferred and rows_first:
+            pipeline.enter_context(claim_pg.pipeline())
         if outcome.lost:  # the reconciler already decided the status; keep the logs
             _update_run(run.pk, fields, only_running=False)
+        elif deferred:
+            updated = _update_run_queued(run.pk, {**fields, **status})
+        elif _update_run(run.pk, {**fields, **status}, only_running=True):
+            fields.update(status)
+            if retry_wanted(run, status=outcome.status, exit_code=outcome.exit_code):
+                retry = _retry_of(run, now=finished, exit_code=outcome.exit_code)
+            else:  # the final attempt: its follow-ups (none: no query; runs.chains)
+                followups_start(run, status=outcome.status)
         else:
-            status = dict(
-                zip(
-                    _STATUS_COLUMNS,
-                    (outcome.status, outcome.exit_code, outcome.error_message),
-                    strict=True,
-                )
-            )
-            if _update_run(run.pk, {**fields, **status}, only_running=True):
-                fields.update(status)
-                if retry_wanted(run, status=outcome.status, exit_code=outcome.exit_code):
-                    retry = _retry_of(run, now=finished, exit_code=outcome.exit_code)
-            else:
-                outcome.lost = True
-                _update_run(
-                    run.pk,
-                    {k: v for k, v in fields.items() if k.startswith("log_")},
-                    only_running=False,
-                )
-        if claim_next is not None:
+            _taken_meanwhile(run, outcome, fields)
+        if claim_next is not None and connection.vendor == "postgresql":
+            queued = _claim_queue(timezone.now(), **claim_next)
+        elif claim_next is not None:
             try:
                 result.next_run = run_claim(**claim_next)
             except BudgetExceeded:
                 result.over_budget = True
+    if updated is not None:
+        if _queued_rowcount(updated):
+            fields.update(status)
+        else:  # committed without its status: stored as the slow path would have
+            with transaction.atomic():
+                _taken_meanwhile(run, outcome, fields)
+    if queued is not None:
+        try:
+            result.next_run = _claimed(queued, queued.now, claim_next["worker"])
+        except BudgetExceeded:
+            result.over_budget = True
     for name, value in fields.items():
         setattr(run, name, value)
     if retry is not None and retry.available_at <= timezone.now() + timedelta(seconds=1):
@@ -337,6 +433,8 @@ def run_mark_lost(*, run: Run, reason: str = "worker lost") -> Run | None:
         run_system_line(run=run, text=f"{reason}: marked failed by the reconciler", now=now)
         if retry_wanted(run, status=RunStatus.FAILURE, exit_code=None):
             retry = _retry_of(run, now=now, exit_code=None)
+        else:
+            followups_start(run, status=RunStatus.FAILURE)
     notify_run_changed(run.pk, kind="status")
     if retry is None:
         run.refresh_from_db()

@@ -23,15 +23,15 @@ from django.utils import timezone
 from jobs.models import Job
 from runs.engine import process
 from runs.engine.claim import BudgetExceeded, pending_due, run_claim, run_finish, run_mark_lost
-from runs.engine.executor import Executor, executor_lock
-from runs.engine.heartbeats import heartbeat_beat, process_name
+from runs.engine.executor import Executor
+from runs.engine.heartbeats import executor_lock, heartbeat_beat, process_name
 from runs.engine.wake import WakeSocket
 from runs.models import Run, WorkerHeartbeat, WorkerRole
 from taskflow_site.lib.diskfull import disk_full_report, is_disk_full
 
 logger = logging.getLogger("taskflow.worker")
 
-POLL_SECONDS = 1.0  # database poll while lingering (other hosts, lost datagrams)
+POLL_SECONDS = 2.0  # database poll while lingering (other hosts, lost datagrams, retries)
 HANDOFF_SECONDS = 3.0  # enqueue the successor this long before returning
 BUDGET_MARGIN_SECONDS = 15.0
 JOB_CACHE_SECONDS = 2.0
@@ -63,6 +63,7 @@ class Drain:
         self.jobs: dict = {}
         self.next_beat = 0.0
         self.wake: WakeSocket | None = None
+        self.lock = None  # this process's executor lock (runs.engine.heartbeats)
 
     # ---- lifecycle ----
 
@@ -179,6 +180,7 @@ class Drain:
     def execute(self, run: Run, on_block=None, *, claim_next: bool = False) -> Run | None:
         """Execute a claimed run to its final commit; with claim_next, returns the next run
         claimed in that commit (None when nothing is due, or when retired/stopping)."""
+        self._attach_job(run)  # before the executor reads run.job (the job's secrets)
         executor = Executor(
             run,
             worker=self.worker,
@@ -187,11 +189,11 @@ class Drain:
             worker_beat=self.beat_if_due,
         )
         self.current_run_id = run.pk
-        self._attach_job(run)
-        # held until the final commit: the local reconciler never calls this run lost while
-        # we are alive, however stale the heartbeat gets (busy machine, long write lock)
-        lock = executor_lock(run.pk)
-        lock.acquire()
+        # this process's lock (held for its life) names the run until the final commit: the
+        # local reconciler never calls this run lost while we are alive, however stale the
+        # heartbeat gets (busy machine, long write lock)
+        lock = self.lock = self.lock or executor_lock(self.worker)
+        lock.mark(run.pk)
         try:
             try:
                 outcome = executor.execute()
@@ -210,7 +212,7 @@ class Drain:
             finished = self._finish(run, outcome, claim)
             self.executed += 1
         finally:
-            lock.release()
+            lock.mark(None)
         self.over_budget = finished.over_budget
         return finished.next_run
 

@@ -84,7 +84,9 @@ class Executor:
         self.sample_every = float(conf["METRICS_INTERVAL"])
         self.timeout = min(self.spec.timeout_seconds, int(conf["MAX_JOB_TIMEOUT"]))
         self.log = LogBuffer(first_line=run.log_lines + 1, cap=int(conf["LOG_MAX_BYTES"]))
+        self.spec = self.spec.opened(run)  # with its secret parameters' values (Run.params)
         self.secret_env = job_secret_values(run.job, self.spec.secret_names)
+        self.secret_env.update(self.spec.secret_param_env())
         # longest first, so a secret containing another is masked whole
         self.secrets = sorted({v for v in self.secret_env.values() if v}, key=len, reverse=True)
         self.uid: int | None = None  # the job user's, when the run runs as one
@@ -132,6 +134,7 @@ class Executor:
                     self.worker_beat()
         except IntegrityError:  # the reconciler wrote to this run: it is no longer ours
             logger.warning("run %s was taken over; its newest lines were not stored", self.run_id)
+            self.log.forget_open_chunk()
             self.reason = self.reason or "lost"
             return
         except DatabaseError as exc:
@@ -152,7 +155,8 @@ class Executor:
     def _lost_to_full_disk(self, rows) -> None:
         """Nothing of this flush was stored (rolled back whole): count its lines, report the
         full disk once per interval, and try again within a second."""
-        lost = sum(last - first + 1 for first, last, _, _ in rows)
+        lost = sum(row.last - row.first + 1 for row in rows)
+        self.log.forget_open_chunk()
         self.disk_full_lines += lost
         self.disk_full_unsaid += lost
         disk_full_report(f"run {self.run_id}")
@@ -267,7 +271,7 @@ class Executor:
             return None
         env = process.environment(
             settings.TASKFLOW["ENV_ALLOWLIST"],
-            env=spec.env,
+            env=spec.run_env(),
             secret_env=self.secret_env,
             run_id=self.run_id,
             job_id=str(self.run.job_id or ""),
@@ -482,15 +486,3 @@ class Executor:
 def _sleep(seconds: float) -> list:
     time.sleep(seconds)
     return []
-
-
-LOCK_SUFFIX = ".lock"
-
-
-def executor_lock_dir() -> str:
-    return os.path.join(settings.DATA_DIR, "running")
-
-
-def executor_lock(run_id) -> process.ExecutorLock:
-    """The lock a local executor holds while a run is its own (see process.ExecutorLock)."""
-    return process.ExecutorLock(executor_lock_dir(), str(run_id))

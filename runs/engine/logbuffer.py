@@ -9,11 +9,28 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from runs.logformat import STREAM_CODES, clean_text
 
 LINE_MAX = 64 * 1024  # longer lines are stored in pieces of this size (memory stays bounded)
 CHUNK_DATA = 128 * 1024  # target size of one LogChunk row
+# A stored chunk smaller than this takes the next flush's lines in place (one UPDATE of a row
+# that fits a database page) instead of a new row: a trickling stream flushed line by line
+# still fills chunks (docs/architecture.md, "Log chunks and live viewers (issue 14)").
+GROW_BELOW = 3500
+
+
+class ChunkRow(NamedTuple):
+    """Lines first..last for LogChunk: a new row, or (extends = the first_line of the stored
+    chunk that ends at first - 1) records appended to that chunk; `at` is the chunk's
+    created_at, the records' offsets count from it."""
+
+    first: int
+    last: int
+    at: datetime
+    data: str
+    extends: int = 0
 
 
 @dataclass
@@ -79,6 +96,8 @@ class LogBuffer:
         self.tail: deque[Block] = deque()
         self.tail_bytes = 0
         self.first_pending_at: float | None = None
+        # the last chunk written while it is small: (first_line, created_at epoch, size)
+        self.open_chunk: tuple[int, float, int] | None = None
 
     @property
     def lines(self) -> int:
@@ -161,29 +180,42 @@ class LogBuffer:
         self.in_tail = False
         self.head_budget = 1 << 62  # after close, the final system lines always go through
 
-    def take_rows(self) -> list[tuple[int, int, datetime, str]]:
-        """Pending lines as LogChunk rows (first_line, last_line, created_at, data)."""
-        rows = []
+    def take_rows(self) -> list[ChunkRow]:
+        """Pending lines as LogChunk rows; the first one extends the last chunk written when
+        that one is still small (then the caller updates it in place)."""
+        rows: list[ChunkRow] = []
         current: list[str] = []
         size = 0
         first = start_at = None
+        extends = 0
+        if self.open_chunk is not None and self.pending:
+            extends, start_at, size = self.open_chunk
         last = 0
         for number, block in self.pending:
             if first is None:
-                first, start_at = number, block.at
+                first = number
+                start_at = block.at if start_at is None else start_at
             prefix = f"{STREAM_CODES[block.stream]}{max(0, int((block.at - start_at) * 1000))}\t"
             current.append(prefix + block.text.replace("\n", "\n" + prefix))
             size += len(block.text) + block.count * len(prefix)
             last = number + block.count - 1
             if size >= CHUNK_DATA:
-                rows.append((first, last, _dt(start_at), "\n".join(current)))
-                current, size, first = [], 0, None
+                rows.append(ChunkRow(first, last, _dt(start_at), "\n".join(current), extends))
+                current, size, first, start_at, extends = [], 0, None, None, 0
         if current:
-            rows.append((first, last, _dt(start_at), "\n".join(current)))
+            rows.append(ChunkRow(first, last, _dt(start_at), "\n".join(current), extends))
+        if rows:
+            self.open_chunk = None
+            if current and size < GROW_BELOW:
+                self.open_chunk = (extends or first, start_at, size)
         self.pending = []
         self.pending_bytes = 0
         self.first_pending_at = None
         return rows
+
+    def forget_open_chunk(self) -> None:
+        """The last rows were not stored (a failed flush): the next lines start a new chunk."""
+        self.open_chunk = None
 
     def pending_blocks(self) -> list[Block]:
         return [block for _, block in self.pending]

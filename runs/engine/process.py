@@ -111,8 +111,23 @@ def die_with_parent(sig: int = signal.SIGKILL) -> bool:
         return False
 
 
+def has_children() -> bool:
+    """Has this process a child at all, running or exited and not yet collected? One waitid()
+    call, nothing reaped: a subreaper without one has nothing of any run left to look for
+    (every orphan of a run is re-parented to it), so no /proc read is needed after a run that
+    left nothing behind."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
 def own_children(pid: int | str = "self") -> list[int]:
-    """PIDs of a process's direct children (default: ours), from /proc/<pid>/task/*/children."""
+    """PIDs of a process's direct children (default: ours), from /proc/<pid>/task/*/children
+    (ours: only when has_children() says there are some)."""
+    if pid == "self" and not has_children():
+        return []
     pids: list[int] = []
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
@@ -283,27 +298,59 @@ def kill_run_processes(
     return labels
 
 
-class ExecutorLock:
-    """An flock held by the process executing a run, from the claim to the final commit.
+LOCK_SUFFIX = ".lock"
+RUN_ID_BYTES = 36  # a run id as text (a UUID)
 
-    The reconciler on the same host asks `held()` before declaring a run lost: a stale
+
+def lock_file_name(worker: str) -> str:
+    """The lock file of the process executing as `worker` ("host:pid")."""
+    return "worker-" + "".join(c if c.isalnum() or c in "-." else "_" for c in worker) + LOCK_SUFFIX
+
+
+class WorkerLock:
+    """An flock a process that executes runs holds for its whole life, on one file named after
+    its worker name ("host:pid", what Run.worker records); the id of the run it is executing
+    is written in the file (blank between runs): one pwrite per run, no file per run.
+
+    The reconciler on the same host asks `worker_holds()` before declaring a run lost: a stale
     heartbeat only means the executor could not write (a busy machine, a long SQLite write
     lock), not that it is gone. The kernel drops the lock when the process dies."""
 
-    def __init__(self, directory: str | os.PathLike, run_id: str):
-        self.path = os.path.join(directory, f"run-{run_id}.lock")
+    def __init__(self, directory: str | os.PathLike, worker: str):
+        self.path = os.path.join(directory, lock_file_name(worker))
+        self.pid = os.getpid()
         self.fd: int | None = None
 
-    def acquire(self) -> None:
+    def acquire(self) -> bool:
+        """Take the lock (once; True while held). A sweep that removed the file meanwhile
+        (discard) leaves us a lock on a name-less file: then take it again on a new one."""
         import fcntl
 
-        with contextlib.suppress(OSError):
+        while self.fd is None:
             try:
-                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except FileNotFoundError:  # the first run in this data directory
                 os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fcntl.flock(self.fd, fcntl.LOCK_EX)  # a reconciler's probe holds it for microseconds
+                continue
+            except OSError:
+                return False
+            fcntl.flock(fd, fcntl.LOCK_EX)  # a reconciler's probe holds it for microseconds
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self.fd = fd
+            else:
+                os.close(fd)
+        return True
+
+    def mark(self, run_id=None) -> None:
+        """The run this process executes from now on (None: none)."""
+        if self.fd is not None:
+            text = str(run_id) if run_id is not None else ""
+            with contextlib.suppress(OSError):
+                os.pwrite(self.fd, text.ljust(RUN_ID_BYTES).encode(), 0)
 
     def release(self) -> None:
         if self.fd is None:
@@ -313,30 +360,42 @@ class ExecutorLock:
         os.close(self.fd)
         self.fd = None
 
-    def discard(self) -> bool:
-        """Remove the lock file of a run no process executes any more (its executor died
-        without releasing it); never one a live executor holds."""
-        if self.held():
-            return False
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-            return True
-        return False
 
-    def held(self) -> bool:
-        """Does a live process hold this run's lock right now?"""
-        import fcntl
+def worker_holds(path: str, run_id) -> bool:
+    """Does a live process hold the lock at `path` while executing `run_id` right now?"""
+    import fcntl
 
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-        finally:
-            os.close(fd)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
         return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:  # held: by the process executing which run?
+        try:
+            return os.pread(fd, RUN_ID_BYTES, 0).decode().strip() == str(run_id)
+        except (OSError, UnicodeDecodeError):
+            return False
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
+def lock_discard(path: str) -> bool:
+    """Remove a lock file no live process holds (its process died); never a held one."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(path)  # while we hold it: a process taking it meanwhile sees the inode go
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

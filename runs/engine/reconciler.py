@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import time
-import uuid
 from datetime import timedelta
 
 import psutil
@@ -23,12 +22,12 @@ from django.utils import timezone
 from runs.engine import process
 from runs.engine.claim import FINISH_FIELDS, run_mark_lost, run_timeout
 from runs.engine.drain import HANDOVER_SIGNAL
-from runs.engine.executor import LOCK_SUFFIX, executor_lock, executor_lock_dir
+from runs.engine.heartbeats import executor_holds, executor_lock_dir
 from runs.models import Run, RunStatus, WorkerHeartbeat, WorkerRole
 
 logger = logging.getLogger("taskflow.reconciler")
 
-DISPATCH_SECONDS = 0.25
+DISPATCH_SECONDS = 2.0  # a retiring drain is replaced within this (+ the pusher's poll)
 DISPATCH_IN_FLIGHT_SECONDS = 10.0  # a delivered drain starts well within this
 
 
@@ -50,14 +49,15 @@ def _process_gone(pid: int) -> bool:
 
 
 def _executor_alive(run: Run, beat, now) -> bool:
-    """Does the local executor still hold the run (its lock, see process.ExecutorLock)?
-    Past the run's own timeout + grace + staleness it counts as hung and is not trusted."""
+    """Does the local executor still hold the run (its process's lock names it, see
+    process.WorkerLock)? Past the run's own timeout + grace + staleness it counts as hung and
+    is not trusted."""
 
     conf = settings.TASKFLOW
     limit = run_timeout(run) + conf["KILL_GRACE_SECONDS"] + conf["STALE_AFTER_SECONDS"]
     if beat is not None and beat < now - timedelta(seconds=limit):
         return False
-    return executor_lock(run.pk).held()
+    return executor_holds(run.worker, run.pk)
 
 
 def reconcile_step(now_ts: float | None = None) -> bool:
@@ -102,30 +102,14 @@ def reconcile_step(now_ts: float | None = None) -> bool:
 
 
 def locks_sweep() -> int:
-    """Remove this host's per-run lock files that no executor holds and whose run is no longer
-    running here (an executor killed before it could release its lock); returns how many."""
+    """Remove this host's executor lock files that no live process holds (a process that
+    executed runs has died; older versions' per-run files too); returns how many."""
+    directory = executor_lock_dir()
     try:
-        names = [name for name in os.listdir(executor_lock_dir()) if name.endswith(LOCK_SUFFIX)]
+        names = [name for name in os.listdir(directory) if name.endswith(process.LOCK_SUFFIX)]
     except OSError:
         return 0
-    ids = {name[len("run-") : -len(LOCK_SUFFIX)] for name in names if name.startswith("run-")}
-    if not ids:
-        return 0
-    running = {
-        str(pk)
-        for pk in Run.objects.filter(pk__in=_uuids(ids), status=RunStatus.RUNNING).values_list(
-            "pk", flat=True
-        )
-    }
-    return sum(executor_lock(run_id).discard() for run_id in ids - running)
-
-
-def _uuids(values) -> list[uuid.UUID]:
-    found = []
-    for value in values:
-        with contextlib.suppress(ValueError):
-            found.append(uuid.UUID(value))
-    return found
+    return sum(process.lock_discard(os.path.join(directory, name)) for name in names)
 
 
 class Dispatcher:

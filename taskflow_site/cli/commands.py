@@ -99,6 +99,16 @@ def cmd_migrate(args, config: Config, out: Out) -> int:
     return subprocess.call(django_command("migrate", "--noinput"), env=child_environ(args, config))
 
 
+def cmd_import_crontab(args, config: Config, out: Out) -> int:
+    """manage.py import_crontab with this configuration (its exit code: 0, 1 refused, 2 usage)."""
+    argv = ["import_crontab", args.file, "--format", args.format]
+    if args.dry_run:
+        argv.append("--dry-run")
+    if args.owner:
+        argv += ["--owner", args.owner]
+    return subprocess.call(django_command(*argv), env=child_environ(args, config))
+
+
 def cmd_help(args, config: Config | None, out: Out) -> int:
     parser = build_parser()
     topic = getattr(args, "topic", None)
@@ -125,5 +135,6 @@ HANDLERS = {
     "version": cmd_version,
     "config": cmd_config,
     "migrate": cmd_migrate,
+    "import-crontab": cmd_import_crontab,
     "help": cmd_help,
 }

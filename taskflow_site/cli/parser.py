@@ -20,6 +20,7 @@ COMMANDS = {
     "version": "Show version info",
     "config": "Show the effective configuration and where each value comes from",
     "migrate": "Apply database migrations",
+    "import-crontab": "Import a crontab as jobs (--dry-run shows them and their next runs)",
     "help": "Show help (taskflow help <command>)",
 }
 
@@ -93,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "help":
             command.add_argument("topic", nargs="?", help="a command")
+        if name == "import-crontab":
+            command.add_argument("file", nargs="?", default="-", help="crontab file; - = stdin")
+            command.add_argument("--dry-run", action="store_true", help="show, save nothing")
+            command.add_argument("--owner", help="username owning the jobs (default: the admin)")
+            command.add_argument(
+                "--format",
+                choices=("auto", "user", "system"),
+                default="auto",
+                help="system: /etc/crontab style, a user field after the schedule",
+            )
         if name == "config":
             command.add_argument(
                 "--markdown", action="store_true", help="Print the reference table of every key"

@@ -45,6 +45,10 @@ HEALTH_WAIT = 60.0
 # cluster's own (runs.engine.drain), repeated here because the CLI loads no Django.
 HANDOVER_SECONDS = 300.0
 HANDOVER_SIGNAL = signal.SIGUSR2
+# Idle, the watch loop sleeps until a signal arrives (SIGCHLD: a child or orphan ended;
+# SIGTERM, SIGINT, SIGHUP): this long at most. While an old child retires, RETIRING_WAIT.
+IDLE_WAIT = 30.0
+RETIRING_WAIT = 0.2
 
 
 def stop_tree(proc: subprocess.Popen) -> None:
@@ -107,6 +111,7 @@ class Supervisor:
         self.unix_listener = None  # config.socket: a proxy on this machine connects here
         self.stop_signal: int | None = None
         self.reload_wanted = False
+        self.wake_fd: int | None = None  # signals write here (signal.set_wakeup_fd)
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_signal = signum
@@ -234,7 +239,24 @@ class Supervisor:
                 self.retiring.remove(old)
                 self.out.say(f"the previous {old.name} process ({old.proc.pid}) has finished")
 
+    def listen_for_signals(self) -> None:
+        """Every signal (SIGCHLD included, which is ignored by default) wakes self.sleep()."""
+        self.wake_fd, write_fd = os.pipe()
+        os.set_blocking(self.wake_fd, False)
+        os.set_blocking(write_fd, False)
+        signal.set_wakeup_fd(write_fd)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+
+    def sleep(self, timeout: float) -> None:
+        if self.wake_fd is None:
+            time.sleep(min(timeout, RETIRING_WAIT))
+            return
+        if select.select([self.wake_fd], [], [], timeout)[0]:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self.wake_fd, 512)
+
     def run(self) -> int:
+        self.listen_for_signals()
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGHUP, self._on_reload)
@@ -284,7 +306,7 @@ class Supervisor:
                     self.reload()
                 self.watch_retiring()
                 reap_orphans(self.keep())
-                time.sleep(0.2)
+                self.sleep(RETIRING_WAIT if self.retiring else IDLE_WAIT)
             self.out.say(f"Stopping TaskFlow ({signal.Signals(self.stop_signal).name})...")
             return 0
         finally:

@@ -17,10 +17,13 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-import httpx
 import psutil
+
+if TYPE_CHECKING:
+    import httpx
 
 # httpx logs every request URL at INFO; webhook URLs often carry a token in the path.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -386,6 +389,8 @@ async def arequest(
 ) -> Response:
     """Send one request, following redirects by hand; the whole exchange is bounded by
     `timeout` seconds. Raises Refused, Timeout or NetguardError, never httpx errors."""
+    import httpx  # here, not above: ~12 MB that only senders need (idle footprint, issue 14)
+
     method = method.upper()
     headers = {str(k): str(v) for k, v in (headers or {}).items()}
     headers.setdefault("Accept-Encoding", "identity")  # the body cap counts what we store

@@ -53,8 +53,9 @@ def test_it_exposes_runs_queue_durations_and_scheduler_lag(client, settings):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     found = samples(response.content)
-    assert found[("taskflow_runs", (("status", "success"),))] == 3
-    assert found[("taskflow_runs", (("status", "pending"),))] == 3
+    assert found[("taskflow_runs_finished_total", (("status", "success"),))] == 3
+    assert found[("taskflow_runs_finished_total", (("status", "failure"),))] == 1
+    assert found[("taskflow_runs_pending", ())] == 3
     assert found[("taskflow_runs_running", ())] == 1
     assert found[("taskflow_queue_depth", ())] == 1
     assert found[("taskflow_run_duration_seconds_bucket", (("le", "0.1"),))] == 1

@@ -8,7 +8,7 @@ from runs.logformat import decode_data
 
 def _stored(buffer: LogBuffer) -> list[tuple[int, str, str]]:
     out = []
-    for first, _, at, data in buffer.take_rows():
+    for first, _, at, data, _ in buffer.take_rows():
         out += [
             (ln.number, ln.stream, ln.content)
             for ln in decode_data(data, first_line=first, created_at=at)

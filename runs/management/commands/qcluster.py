@@ -7,6 +7,7 @@ card's deployment (`runserver` + `qcluster`) gets the minute tick too.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing.util
 import os
 import signal
@@ -86,6 +87,10 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(HANDOVER_SIGNAL, lambda *_: handover.set() or stop.set())
+        # forked below: what is loaded now stays shared with the Sentinel, pusher, monitor and
+        # workers instead of being copied into each by the collector's writes (issue 14)
+        gc.collect()
+        gc.freeze()
         cluster.start()
         log_database_pragmas("cluster")  # every process reports WAL/foreign keys/busy timeout
         if options["ready_fd"] is not None:  # a reload waits for this before the old one goes
