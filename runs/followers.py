@@ -85,6 +85,7 @@ class Follower:
         self.viewers: set[asyncio.Queue] = set()
         self.wake = asyncio.Event()
         self.stopped = asyncio.Event()
+        self.listening = asyncio.Event()  # subscribed to the run's nudges (or given up on them)
         global _running
         _running += 1
         self.task = asyncio.create_task(self._run())
@@ -108,6 +109,7 @@ class Follower:
 
     async def _run(self) -> None:
         subscription = await self._subscribe()
+        self.listening.set()
         try:
             probe = None
             while self.viewers:

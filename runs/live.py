@@ -37,22 +37,27 @@ def run_group(run_id) -> str:
 
 
 DASHBOARD_GROUP = "dashboard"
-SEND_TIMEOUT = 2.0  # seconds one nudge may take before it is given up
+SEND_TIMEOUT = 2.0  # seconds one batch of nudges may take before the rest is given up
+SEND_EVERY = 0.02  # a burst of notices goes as one batch, batches at most this often
 DASHBOARD_EVERY = 0.1  # dashboards re-read on a nudge; ten a second say everything
 WARN_EVERY = 60.0  # a Redis outage is logged once a minute, not once per notice
 
 
 class _Pusher:
     """The process's sender of nudges: one daemon thread running one event loop, so the
-    channel layer keeps its Redis connection between notices. A caller only queues; a notice
-    already queued for the same group and kind is not queued twice (a burst costs one send)."""
+    channel layer keeps its Redis connection between notices. A caller only queues. A nudge
+    only wakes its group's receivers (they read whatever changed), so one already queued for
+    the group is not queued again, whatever its kind; and the thread wakes at most every
+    SEND_EVERY: a quiet moment's notice goes at once, a burst (hundreds of runs finishing a
+    second) as one batch per wake-up."""
 
     def __init__(self):
         self.pid = os.getpid()
         self.lock = threading.Lock()
-        self.pending: dict[tuple[str, str], dict] = {}
+        self.pending: dict[str, dict] = {}
         self.scheduled = False
         self.warned_at = 0.0
+        self.sent_at = -SEND_EVERY  # (loop time) the last batch began
         self.dashboard_at = 0.0  # (loop time) the next dashboard nudge goes no sooner
         self.dashboard_held = False
         self.loop = asyncio.new_event_loop()
@@ -60,7 +65,7 @@ class _Pusher:
 
     def push(self, group: str, message: dict) -> None:
         with self.lock:
-            self.pending.setdefault((group, message["kind"]), message)
+            self.pending.setdefault(group, message)
             if self.scheduled:
                 return
             self.scheduled = True
@@ -68,21 +73,25 @@ class _Pusher:
 
     async def _send(self) -> None:
         while True:
+            rest = self.sent_at + SEND_EVERY - self.loop.time()
+            if rest > 0:
+                await asyncio.sleep(rest)
             with self.lock:
                 batch, self.pending = self.pending, {}
                 if not batch:
                     self.scheduled = False
                     return
+            self.sent_at = self.loop.time()
             layer = get_channel_layer()
-            for (group, _), message in batch.items():
-                if group == DASHBOARD_GROUP and self._hold_dashboard(message):
-                    continue
-                try:
-                    await asyncio.wait_for(layer.group_send(group, message), SEND_TIMEOUT)
-                except Exception:  # a Redis hiccup must never fail a run
-                    if time.monotonic() - self.warned_at >= WARN_EVERY:
-                        self.warned_at = time.monotonic()
-                        logger.warning("live push to %s failed", group, exc_info=True)
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    for group, message in batch.items():
+                        if group != DASHBOARD_GROUP or not self._hold_dashboard(message):
+                            await layer.group_send(group, message)
+            except Exception:  # a Redis hiccup must never fail a run; the polls deliver
+                if time.monotonic() - self.warned_at >= WARN_EVERY:
+                    self.warned_at = time.monotonic()
+                    logger.warning("live push of %d nudges failed", len(batch), exc_info=True)
 
     def _hold_dashboard(self, message: dict) -> bool:
         """Sequential runs finish hundreds of times a second: the dashboard's nudges are
@@ -126,15 +135,18 @@ def _the_pusher() -> _Pusher:
 
 
 def notify_run_changed(run_id, *, kind: str = "log") -> None:
-    """kind: "log" | "metric" | "status". Queues the nudge and returns (microseconds); never
-    raises: live push is best-effort, the followers' polls are the fallback."""
+    """kind: "log" | "metric" | "status" | "queued" (a status: the run was just queued, so
+    only dashboards can be watching; nobody knew its id before the commit that queued it).
+    Queues the nudge and returns (microseconds); never raises: live push is best-effort, the
+    followers' polls are the fallback."""
     if not settings.CONFIG.redis_url:
         return
     try:
         pusher = _the_pusher()
         message = {"type": "run.changed", "run_id": str(run_id), "kind": kind}
-        pusher.push(run_group(run_id), message)
-        if kind == "status":
+        if kind != "queued":
+            pusher.push(run_group(run_id), message)
+        if kind in {"status", "queued"}:
             pusher.push(DASHBOARD_GROUP, {**message, "run_id": ""})
     except Exception:
         logger.warning("live push for run %s failed", run_id, exc_info=True)

@@ -130,12 +130,12 @@ def _chain(parent: Run | None) -> dict:
 
 
 def _after_enqueue(runs: list[Run]) -> None:
-    """On commit: one wake-up if anything is pending, one status notice per new run."""
+    """On commit: one wake-up if anything is pending, the dashboards nudged ("queued")."""
 
     if any(run.status == RunStatus.PENDING for run in runs):
         _wake_on_commit()
     ids = [run.pk for run in runs]
-    transaction.on_commit(lambda: [notify_run_changed(pk, kind="status") for pk in ids])
+    transaction.on_commit(lambda: [notify_run_changed(pk, kind="queued") for pk in ids])
 
 
 def run_enqueue(

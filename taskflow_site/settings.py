@@ -287,9 +287,11 @@ if CONFIG.redis_url:
             "LOCATION": CONFIG.redis_url,
         }
     }
+    # nudges only (runs.live): Redis pub/sub, one PUBLISH per group_send; a nudge nobody is
+    # subscribed to is dropped (docs/architecture.md, "Log chunks and live viewers (issue 14)")
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [CONFIG.redis_url]},
         }
     }

@@ -79,6 +79,7 @@ WHERE r.status = 'pending' AND r.available_at <= %s AND {MAY_START_SQL}
 ORDER BY r.priority DESC, r.available_at, r.created_at
 LIMIT %s
 """  # noqa: S608 (constants only: the field names and MAY_START_SQL)
+claim_pg.statement(claim_pg.CLAIM, claim_pg.claim_sql(_CLAIM_FIELDS))
 _START_SQL = (
     "UPDATE runs_run SET status = 'running', started_at = %s, heartbeat_at = %s, worker = %s "
     "WHERE id = %s AND status = 'pending'"
@@ -274,19 +275,27 @@ def _update_run(run_id, fields: dict, *, only_running: bool) -> int:
         return cursor.rowcount
 
 
-def _update_run_queued(run_id, fields: dict):
-    """_update_run of a running run, its answer read later (_queued_rowcount): in a pipeline
-    nothing waits for it."""
-    columns = ", ".join(f"{name} = %s" for name in fields)
-    params = [
-        _db_time(value) if isinstance(value, datetime) else value for value in fields.values()
-    ]
-    cursor = connection.cursor()
-    cursor.execute(
-        f"UPDATE runs_run SET {columns} WHERE id = %s AND status = 'running' "  # noqa: S608
-        "RETURNING id",
-        [*params, _db_uuid(run_id)],
+# the finish of a running run on PostgreSQL's pipelined path, prepared (runs.engine.claim_pg)
+_FINISH = claim_pg.statement(
+    "taskflow_finish",
+    "UPDATE runs_run SET "  # noqa: S608 (fixed names)
+    + ", ".join(
+        f"{name} = ${index}"
+        for index, name in enumerate((*_FINISH_COLUMNS, *_STATUS_COLUMNS), start=1)
     )
+    + f" WHERE id = ${len(_FINISH_COLUMNS) + len(_STATUS_COLUMNS) + 1} AND status = 'running'"
+    " RETURNING id",
+)
+
+
+def _finish_queued(run_id, fields: dict):
+    """The _update_run of a running run with all of _FINISH_COLUMNS and _STATUS_COLUMNS, its
+    answer read later (_queued_rowcount): in a pipeline nothing waits for it."""
+    values = [fields[name] for name in (*_FINISH_COLUMNS, *_STATUS_COLUMNS)]
+    params = [_db_time(value) if isinstance(value, datetime) else value for value in values]
+    cursor = connection.cursor()
+    placeholders = ", ".join(["%s"] * (len(params) + 1))
+    cursor.execute(f"EXECUTE {_FINISH}({placeholders})", [*params, _db_uuid(run_id)])
     return cursor
 
 
@@ -375,7 +384,7 @@ def run_finish(
         if outcome.lost:  # the reconciler already decided the status; keep the logs
             _update_run(run.pk, fields, only_running=False)
         elif deferred:
-            updated = _update_run_queued(run.pk, {**fields, **status})
+            updated = _finish_queued(run.pk, {**fields, **status})
         elif _update_run(run.pk, {**fields, **status}, only_running=True):
             fields.update(status)
             if retry_wanted(run, status=outcome.status, exit_code=outcome.exit_code):

@@ -1,21 +1,22 @@
 """PostgreSQL's claim in one round trip: one statement picks and takes the best pending run
 (FOR UPDATE SKIP LOCKED: workers pass over each other's candidates and never wait), sent as a
-psycopg pipeline with the statements that keep the admission rule and the commit
-(docs/architecture.md, "Engine throughput (issue 14)").
+psycopg pipeline with the statement that keeps the admission rule and the commit
+(docs/architecture.md, "Engine throughput (issue 14)"). Both are prepared once per connection.
 
 Admission (runs.admission): the claim statement's condition is MAY_START_SQL, read in that
 statement's snapshot, so two workers could each take a run of one job when neither sees the
-other's claim yet. Hence, in the same transaction, CLAIM_LOCK_SQL waits for the job's advisory
-lock (held by whoever took a run of that job until its commit) and CLAIM_UNDO_SQL, in a fresh
-snapshot after it, puts the run back when another run of its job is running by then: of two
-such claims exactly one stays. The delivery budget is checked in the claim statement itself
-(the run's timeout from its spec, as run_timeout reads it): an over-budget best run is left
-pending and reported, as runs.engine.claim.run_claim does.
+other's claim yet. Hence the claim statement also waits for the job's advisory lock (held by
+whoever took a run of that job until its commit), and CLAIM_UNDO_SQL, the next statement of the
+transaction and so in a fresh snapshot after that wait, puts the run back when another run of
+its job is running by then: of two such claims exactly one stays. The delivery budget is
+checked in the claim statement itself (the run's timeout from its spec, as run_timeout reads
+it): an over-budget best run is left pending and reported, as runs.engine.claim.run_claim does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import weakref
 from dataclasses import dataclass
 
 from django.db import connection
@@ -39,39 +40,76 @@ _TIMEOUT_SQL = f"""CASE
 
 
 def claim_sql(fields: tuple[str, ...]) -> str:
+    """The claim (runs.engine.claim prepares it as CLAIM): $1 the start time, $2 the worker,
+    $3 the longest timeout that fits the budget. It also takes the job's advisory
+    lock for a run it took of a job that does not allow overlap (a SELECT CTE runs only
+    when read: the final SELECT reads `locked`)."""
     returned = ", ".join(f"claimed.{name}" for name in fields)
     updated = ", ".join(f"runs_run.{name}" for name in fields)
     return f"""
 WITH candidate AS (
-    SELECT r.id, {_TIMEOUT_SQL} AS timeout
+    SELECT r.id, r.job_id, j.overlap_policy, {_TIMEOUT_SQL} AS timeout
     FROM runs_run r LEFT JOIN jobs_job j ON j.id = r.job_id
-    WHERE r.status = 'pending' AND r.available_at <= %s AND {MAY_START_SQL}
+    WHERE r.status = 'pending' AND r.available_at <= $1 AND {MAY_START_SQL}
     ORDER BY r.priority DESC, r.available_at, r.created_at
     LIMIT 1
     FOR UPDATE OF r SKIP LOCKED
 ), claimed AS (
-    UPDATE runs_run SET status = '{RUNNING}', started_at = %s, heartbeat_at = %s, worker = %s
-    FROM candidate WHERE runs_run.id = candidate.id AND candidate.timeout <= %s
+    UPDATE runs_run SET status = '{RUNNING}', started_at = $1, heartbeat_at = $1, worker = $2
+    FROM candidate WHERE runs_run.id = candidate.id AND candidate.timeout <= $3
     RETURNING {updated}
+), locked AS (
+    SELECT pg_advisory_xact_lock({LOCK_CLASS}, hashtext(candidate.job_id::text)) IS NULL AS no
+    FROM candidate JOIN claimed ON claimed.id = candidate.id
+    WHERE candidate.overlap_policy <> '{ALLOW}'
 )
-SELECT candidate.id, {returned} FROM candidate LEFT JOIN claimed ON claimed.id = candidate.id
+SELECT candidate.id, {returned}, (SELECT count(*) FROM locked)
+FROM candidate LEFT JOIN claimed ON claimed.id = candidate.id
 """  # noqa: S608 (constants only)
 
 
-# the job of the run this worker has just taken, unless it allows overlap
-_JUST_TAKEN = f"""r.status = '{RUNNING}' AND r.worker = %s AND r.started_at = %s
-    AND j.id = r.job_id AND j.overlap_policy <> '{ALLOW}'"""
-CLAIM_LOCK_SQL = f"""
-SELECT pg_advisory_xact_lock({LOCK_CLASS}, hashtext(r.job_id::text))
-FROM runs_run r, jobs_job j WHERE {_JUST_TAKEN}
-"""  # noqa: S608 (constants only)
+# in a fresh snapshot (after the claim statement waited for the job's lock): put the run this
+# worker has just taken back when another run of its job is running by then
 CLAIM_UNDO_SQL = f"""
 UPDATE runs_run r SET status = 'pending', started_at = NULL, heartbeat_at = NULL, worker = ''
-FROM jobs_job j WHERE {_JUST_TAKEN} AND EXISTS (
+FROM jobs_job j WHERE r.status = '{RUNNING}' AND r.worker = $1 AND r.started_at = $2
+    AND j.id = r.job_id AND j.overlap_policy <> '{ALLOW}' AND EXISTS (
     SELECT 1 FROM runs_run x WHERE x.job_id = r.job_id AND x.status = '{RUNNING}'
     AND x.id <> r.id)
 RETURNING r.id
 """  # noqa: S608 (constants only)
+
+# prepared statements: parsed and planned once per connection, not per run (planning the
+# claim cost more than running it); EXECUTE name(literals) names them
+CLAIM, UNDO = "taskflow_claim", "taskflow_claim_undo"
+STATEMENTS: dict[str, str] = {UNDO: CLAIM_UNDO_SQL}  # name -> statement ($n parameters)
+_prepared: weakref.WeakSet = weakref.WeakSet()  # the (psycopg) connections that have them
+
+
+def statement(name: str, sql: str) -> str:
+    """Register a statement to prepare on each connection; returns its name."""
+    STATEMENTS[name] = sql
+    return name
+
+
+def _prepare() -> None:
+    """PREPARE the registered statements on this connection unless it has them (on the raw
+    connection, synchronously: never inside a pipeline whose earlier statement could fail)."""
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw in _prepared:
+        return
+    with connection.wrap_database_errors:
+        have = {
+            name
+            for (name,) in raw.execute(
+                "SELECT name FROM pg_prepared_statements WHERE name = ANY(%s)", [list(STATEMENTS)]
+            )
+        }
+        for name, sql in STATEMENTS.items():
+            if name not in have:
+                raw.execute(f"PREPARE {name} AS {sql}")
+    _prepared.add(raw)
 
 
 @dataclass
@@ -79,8 +117,8 @@ class Queued:
     """A claim sent in a pipeline; its answer is read once the pipeline is synced."""
 
     claim: object  # the cursors
-    lock: object
     undo: object
+    width: int  # how many fields the claim returns
     now: object = None  # the start time it wrote (a datetime)
 
     def answer(self) -> tuple[tuple | None, bool]:
@@ -90,32 +128,32 @@ class Queued:
             row = self.claim.fetchone()
             undone = {found for (found,) in self.undo.fetchall()}
         finally:
-            for cursor in (self.claim, self.lock, self.undo):
-                cursor.close()
+            self.claim.close()
+            self.undo.close()
         if row is None:
             return None, False
         if row[1] is None:  # a candidate, but it does not fit in the budget
             return None, True
         if row[0] in undone:  # another run of its job started meanwhile
             return None, False
-        return row[1:], False
+        return row[1 : 1 + self.width], False
 
 
 def claim_queue(*, fields, stamp, worker: str, fits: int | None) -> Queued:
     """Send the claim (in the caller's transaction and pipeline); `stamp` is the start time
     as the database takes it, `fits` the longest timeout that fits the budget (None: any)."""
-    cursors = [connection.cursor() for _ in range(3)]
+    _prepare()  # done already when a pipeline() is open
+    claim, undo = connection.cursor(), connection.cursor()
     limit = NO_BUDGET if fits is None else max(-1, min(fits, NO_BUDGET))
-    cursors[0].execute(claim_sql(fields), [stamp, stamp, stamp, worker, limit])
-    cursors[1].execute(CLAIM_LOCK_SQL, [worker, stamp])
-    cursors[2].execute(CLAIM_UNDO_SQL, [worker, stamp])
-    return Queued(*cursors)
+    claim.execute(f"EXECUTE {CLAIM}(%s, %s, %s)", [stamp, worker, limit])
+    undo.execute(f"EXECUTE {UNDO}(%s, %s)", [worker, stamp])
+    return Queued(claim, undo, len(fields))
 
 
 def pipeline():
     """A psycopg pipeline on the connection (statements go out together at the next sync or
-    commit); a no-op context elsewhere."""
+    commit), the statements prepared first; a no-op context elsewhere."""
     if connection.vendor != "postgresql":
         return contextlib.nullcontext()
-    connection.ensure_connection()
+    _prepare()
     return connection.connection.pipeline()

@@ -3,9 +3,9 @@ mode with a PID file, and the small operator commands (status, health, config, m
 
 Deliberately free of Django imports: the supervisor stays small and its children load Django.
 `parser` reads the command line, `supervisor` is `taskflow run`, `children` what it shares
-with `daemon` (start/stop/restart/status), `commands` holds the other handlers, and `web` is
-the web process's own entry point (the one module here that loads Django); docs/cli.md
-describes them.
+with `daemon` (start/stop/restart/status), `commands` holds the other handlers, `zygote` loads
+Django once and forks the web process and the cluster from it, and `web` is the web process's
+own entry point (the two modules here that load Django); docs/cli.md describes them.
 """
 
 from __future__ import annotations

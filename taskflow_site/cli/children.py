@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import stat
+import subprocess
 import sys
 import time
 import urllib.error
@@ -65,6 +66,45 @@ def become_subreaper() -> bool:
     """Orphans of our children (a Sentinel whose cluster died, a run whose drain died) are
     re-parented to us instead of init, so we can stop them (docs/architecture.md, record 13)."""
     return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+class ForkedChild:
+    """A child the zygote forked and handed to us (we are its subreaper): the part of
+    subprocess.Popen the supervisor uses, by pid."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # collected elsewhere: gone, its code unknown
+                self.returncode = -1
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
 
 
 def django_command(*args: str) -> list[str]:

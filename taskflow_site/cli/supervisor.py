@@ -1,6 +1,7 @@
 """`taskflow run`: own the listening socket, apply migrations, start the web process (daphne on
-that socket, taskflow_site/cli/web.py) and the cluster (`manage.py qcluster`), watch them,
-replace them without downtime on SIGHUP, and stop the whole tree together
+that socket, taskflow_site/cli/web.py) and the cluster (`manage.py qcluster`) — both forked by
+one zygote that has loaded Django, so its image is shared (taskflow_site/cli/zygote.py) — watch
+them, replace them without downtime on SIGHUP, and stop the whole tree together
 (docs/architecture.md, record 13)."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 import psutil
 
 from taskflow_site.cli.children import (
+    ForkedChild,
     PortInUse,
     base_url,
     become_subreaper,
@@ -51,7 +53,7 @@ IDLE_WAIT = 30.0
 RETIRING_WAIT = 0.2
 
 
-def stop_tree(proc: subprocess.Popen) -> None:
+def stop_tree(proc: subprocess.Popen | ForkedChild) -> None:
     """SIGTERM one child, give its tree CHILD_GRACE, SIGKILL what is left of it."""
     tree = process_tree(proc.pid)
     proc.terminate()
@@ -65,7 +67,7 @@ def stop_tree(proc: subprocess.Popen) -> None:
 class Retiring:
     """An old child finishing its work after a reload; killed with its tree past `deadline`."""
 
-    def __init__(self, name: str, proc: subprocess.Popen, deadline: float):
+    def __init__(self, name: str, proc: ForkedChild, deadline: float):
         self.name = name
         self.proc = proc
         self.deadline = deadline
@@ -105,7 +107,7 @@ class Supervisor:
         self.config = config
         self.out = out
         self.env = child_environ(args, config)
-        self.children: dict[str, subprocess.Popen] = {}
+        self.children: dict[str, ForkedChild] = {}
         self.retiring: list[Retiring] = []
         self.listener = None
         self.unix_listener = None  # config.socket: a proxy on this machine connects here
@@ -124,33 +126,59 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGUSR1)
 
-    def spawn(self, argv: list[str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
-        return subprocess.Popen(
-            argv,
+    def fork_children(self, ready: bool) -> dict[str, tuple[ForkedChild, int | None]]:
+        """A web process (on our sockets) and a cluster, forked by one zygote that has loaded
+        Django once (taskflow_site/cli/zygote.py); with `ready`, each writes "ready" to a pipe
+        once it serves: {name: (child, the pipe's read end or None)}. Empty if the zygote
+        failed."""
+        listening = [sock.fileno() for sock in (self.listener, self.unix_listener) if sock]
+        argv = [sys.executable, "-m", "taskflow_site.cli.zygote", "qcluster", "web"]
+        for fd in listening:
+            argv += ["--fd", str(fd)]
+        pids_read, pids_write = os.pipe()
+        pipes: dict[str, tuple[int, int] | None] = {"web": None, "cluster": None}
+        fds = [*listening, pids_write]
+        for name in pipes if ready else ("web",):
+            pipes[name] = os.pipe()
+            argv += [f"--{name}-ready-fd", str(pipes[name][1])]
+            fds.append(pipes[name][1])
+        zygote = subprocess.Popen(
+            [*argv, "--pids-fd", str(pids_write)],
             env=self.env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # own group: Ctrl-C reaches us, we stop them in order
             preexec_fn=die_with_parent,  # the supervisor has no threads: safe
-            pass_fds=pass_fds,
+            pass_fds=fds,
         )
+        for fd in [pids_write, *(pipe[1] for pipe in pipes.values() if pipe)]:
+            os.close(fd)
+        try:
+            zygote.wait(HEALTH_WAIT)
+        except subprocess.TimeoutExpired:
+            stop_tree(zygote)
+        os.set_blocking(pids_read, False)
+        try:
+            lines = os.read(pids_read, 512).decode().split("\n")
+        except BlockingIOError:
+            lines = []
+        finally:
+            os.close(pids_read)
+        born = dict(line.split() for line in lines if line)  # kind -> pid
+        forked = {
+            name: (ForkedChild(int(born[kind])), pipes[name][0] if pipes[name] else None)
+            for name, kind in (("web", "web"), ("cluster", "qcluster"))
+            if kind in born
+        }
+        if len(forked) != len(pipes):  # the zygote failed half-way: what it made goes
+            for child, _ in forked.values():
+                stop_tree(child)
+            for pipe in pipes.values():
+                if pipe:
+                    os.close(pipe[0])
+            return {}
+        return forked
 
-    def spawn_ready(self, name: str) -> tuple[subprocess.Popen, int]:
-        """A web process (on our socket) or a cluster that writes "ready" to a pipe once it
-        serves; returns it and the pipe's read end."""
-        ready_read, ready_write = os.pipe()
-        if name == "web":
-            listening = [sock.fileno() for sock in (self.listener, self.unix_listener) if sock]
-            argv = [sys.executable, "-m", "taskflow_site.cli.web"]
-            for fd in listening:
-                argv += ["--fd", str(fd)]
-            fds: tuple[int, ...] = (*listening, ready_write)
-        else:
-            argv, fds = django_command("qcluster"), (ready_write,)
-        proc = self.spawn([*argv, "--ready-fd", str(ready_write)], pass_fds=fds)
-        os.close(ready_write)
-        return proc, ready_read
-
-    def wait_ready(self, proc: subprocess.Popen, ready_read: int) -> bool:
+    def wait_ready(self, proc: ForkedChild, ready_read: int) -> bool:
         deadline = time.monotonic() + HEALTH_WAIT
         try:
             while time.monotonic() < deadline and proc.poll() is None:
@@ -220,15 +248,17 @@ class Supervisor:
         self.reload_wanted = False
         self.out.say("Reloading (SIGHUP): a new web process and cluster take over...")
         deadline = time.monotonic() + HANDOVER_SECONDS + CHILD_GRACE
+        forked = self.fork_children(ready=True)
+        started = [self.wait_ready(child, ready) for child, ready in forked.values()]
+        if not forked or not all(started):
+            for child, _ in forked.values():
+                stop_tree(child)
+            self.out.error("the new web process and cluster did not start; the old ones go on")
+            return
         for name, farewell in (("web", signal.SIGTERM), ("cluster", HANDOVER_SIGNAL)):
-            new, ready = self.spawn_ready(name)
-            if not self.wait_ready(new, ready):
-                stop_tree(new)
-                self.out.error(f"the new {name} process did not start; the old one goes on")
-                return
             old = self.children[name]
             self.retiring.append(Retiring(name, old, deadline))
-            self.children[name] = new
+            self.children[name] = forked[name][0]
             os.kill(old.pid, farewell)  # web: graceful drain; cluster: hand over
         web, cluster = self.children["web"].pid, self.children["cluster"].pid
         self.out.ok(f"Reloaded: web pid {web}, cluster pid {cluster}")
@@ -289,10 +319,12 @@ class Supervisor:
         if self.stop_signal is not None:
             return 0
         try:
-            web, ready = self.spawn_ready("web")
-            self.children["web"] = web
-            self.children["cluster"] = self.spawn(django_command("qcluster"))
-            self.wait_ready(web, ready)
+            forked = self.fork_children(ready=False)
+            if not forked:
+                self.out.error("the web process and the cluster could not be started")
+                return 1
+            self.children = {name: child for name, (child, _) in forked.items()}
+            self.wait_ready(*forked["web"])
             body = self.wait_until_healthy(url)
             if body is not None:
                 self.announce(url, body)

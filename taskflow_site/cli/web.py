@@ -9,6 +9,8 @@ finish (at most DRAIN_SECONDS), close WebSockets with 1012 "service restart" (cl
 with ?after=N), exit.
 
 A child entry point, unlike the rest of the CLI: it loads Django (through taskflow_site.asgi).
+`taskflow run` forks it from the zygote (taskflow_site/cli/zygote.py, `serve`); run as
+`python -m taskflow_site.cli.web` it works on its own.
 """
 
 from __future__ import annotations
@@ -136,7 +138,12 @@ def main() -> None:
     )
     parser.add_argument("--ready-fd", type=int, default=None, help="written once serving")
     args = parser.parse_args()
-    server = WebServer(fds=args.fd, ready_fd=args.ready_fd)
+    serve(fds=args.fd, ready_fd=args.ready_fd)
+
+
+def serve(fds: list[int], ready_fd: int | None) -> None:
+    """Serve until SIGTERM/SIGINT and the drain end (here, or in a child of the zygote)."""
+    server = WebServer(fds=fds, ready_fd=ready_fd)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: reactor.callFromThread(server.drain))
     server.run()

@@ -60,3 +60,26 @@ def test_a_child_that_dies_stops_everything_with_a_non_zero_exit(processes, tmp_
     assert "the web process exited with code -9" in processes.log_text("taskflow")
     _, alive = psutil.wait_procs(descendants, timeout=5)
     assert alive == []
+
+
+def shared_dirty_kib(pid):
+    """Memory written before a fork and still shared with the parent's other children."""
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        line = next(line for line in rollup if line.startswith("Shared_Dirty:"))
+    return int(line.split()[1])
+
+
+def test_web_and_cluster_fork_from_one_loaded_django(processes, tmp_path):
+    """Issue 14: the zygote loads Django once and is gone; its children share that image."""
+    proc, _ = start_taskflow(processes, tmp_path)
+    children = psutil.Process(proc.pid).children()
+    commands = [" ".join(child.cmdline()) for child in children]
+    assert len(children) == 2, commands  # web and cluster, re-parented to us; no zygote left
+    web = next(child for child in children if "taskflow_site.cli.web" in child.cmdline())
+    cluster = next(child for child in children if "qcluster" in child.cmdline())
+    # an exec'd process shares no written memory with anyone; these share the zygote's heap
+    assert shared_dirty_kib(web.pid) > 8 * 1024
+    assert shared_dirty_kib(cluster.pid) > 8 * 1024
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0

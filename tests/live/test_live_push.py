@@ -1,8 +1,10 @@
 """notify_run_changed sends from one kept sender per process, survives a fork and never raises
-into the engine (issue 14: no thread and Redis connection per notice)."""
+into the engine (issue 14: no thread and Redis connection per notice); a burst goes as one
+nudge per group, and a run's "queued" notice only to the dashboards."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import socket
 import threading
@@ -26,8 +28,8 @@ def redis_push(settings, monkeypatch):
         pytest.skip("no Redis on 127.0.0.1:6379")
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS], "prefix": "taskflow-test-push"},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS], "prefix": f"taskflow-test-push-{uuid.uuid4().hex}"},
         }
     }
     monkeypatch.setitem(settings.CONFIG.values, "redis_url", REDIS)
@@ -37,21 +39,38 @@ def _senders() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "live-push"]
 
 
-def test_many_notices_go_through_one_sender_and_arrive(redis_push):
-    from asgiref.sync import async_to_sync
-
+async def _subscribed(group: str) -> tuple[object, str]:
     layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    return layer, channel
+
+
+async def test_many_notices_go_through_one_sender_and_arrive(redis_push):
     run_id = uuid.uuid4()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(live.run_group(run_id), channel)
+    layer, channel = await _subscribed(live.run_group(run_id))
 
     for _ in range(200):
         live.notify_run_changed(run_id, kind="log")
         live.notify_run_changed(uuid.uuid4(), kind="status")
 
-    message = async_to_sync(layer.receive)(channel)
+    message = await asyncio.wait_for(layer.receive(channel), 30)
     assert message == {"type": "run.changed", "run_id": str(run_id), "kind": "log"}
     assert len(_senders()) == 1
+
+
+async def test_a_queued_run_nudges_the_dashboards_only(redis_push):
+    run_id = uuid.uuid4()
+    layer, run_channel = await _subscribed(live.run_group(run_id))
+    dashboard_channel = await layer.new_channel()
+    await layer.group_add(live.DASHBOARD_GROUP, dashboard_channel)
+
+    live.notify_run_changed(run_id, kind="queued")
+    live.notify_run_changed(run_id, kind="log")
+
+    # nobody can follow a run before the commit that queued it: its group hears "log" first
+    assert (await asyncio.wait_for(layer.receive(run_channel), 30))["kind"] == "log"
+    assert (await asyncio.wait_for(layer.receive(dashboard_channel), 30))["kind"] == "queued"
 
 
 def _child_notifies(parent_pusher_id: int, answer) -> None:
@@ -79,10 +98,10 @@ def test_a_forked_child_starts_its_own_sender(redis_push):
 def test_an_unreachable_redis_never_fails_the_caller(settings, monkeypatch):
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},
         }
     }
     monkeypatch.setitem(settings.CONFIG.values, "redis_url", "redis://127.0.0.1:1/0")
-    for kind in ("log", "metric", "status"):
+    for kind in ("log", "metric", "status", "queued"):
         live.notify_run_changed(uuid.uuid4(), kind=kind)  # returns; the sender logs

@@ -132,4 +132,15 @@ def test_the_claim_goes_out_as_one_pipeline():
     with connection.execute_wrapper(in_pipeline):
         run = run_claim(worker="w:1")
     assert run is not None
-    assert sent == [True, True, True]  # claim, job lock, re-check (and the commit with them)
+    assert sent == [True, True]  # claim (with the job lock), re-check (and the commit)
+
+
+def test_a_new_connection_prepares_the_claim_again():
+    first, second = RunFactory(), RunFactory()
+    assert run_claim(worker="w:1").pk in {first.pk, second.pk}
+    connection.close()  # a reconnect: the session's prepared statements are gone with it
+    assert run_claim(worker="w:1").pk in {first.pk, second.pk}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        assert {claim_pg.CLAIM, claim_pg.UNDO} <= {name for (name,) in cursor.fetchall()}
+    assert Run.objects.filter(status=RunStatus.RUNNING).count() == 2
