@@ -12,6 +12,7 @@ import multiprocessing.util
 import os
 import signal
 import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -48,6 +49,20 @@ def cluster_steps() -> list[Step]:
         # (notifications), in INSTALLED_APPS order
         *(step for _, steps in cluster_steps_wanted.send(sender=None) for step in steps),
     ]
+
+
+READY_WAIT_SECONDS = 60.0
+
+
+def _wait_for_a_drain(stop: threading.Event) -> None:
+    """Ready means able to execute runs: a drain loop of this cluster has registered. A reload
+    lets the old cluster go only then, so /health never loses its worker in between (record
+    13). Bounded: on a machine too slow for that, ready is still said and /health tells."""
+    dispatcher = Dispatcher()
+    deadline = time.monotonic() + READY_WAIT_SECONDS
+    while dispatcher.live() < 1 and time.monotonic() < deadline and not stop.is_set():
+        dispatcher()
+        stop.wait(0.05)
 
 
 def _die_with_parent(_command) -> None:
@@ -95,6 +110,7 @@ class Command(BaseCommand):
         log_database_pragmas("cluster")  # every process reports WAL/foreign keys/busy timeout
         if options["ready_fd"] is not None:  # a reload waits for this before the old one goes
             heartbeat_beat(role="cluster")
+            _wait_for_a_drain(stop)
             with contextlib.suppress(OSError):
                 os.write(options["ready_fd"], b"ready\n")
                 os.close(options["ready_fd"])
