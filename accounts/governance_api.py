@@ -89,7 +89,7 @@ class ApiTokenDetailApi(APIView):
     def get(self, request, pk: int):
         return envelope(ApiTokenOutput(_visible_token(request, pk)).data)
 
-    @extend_schema(responses=ApiTokenOutput, tags=["tokens"])
+    @extend_schema(responses={200: ApiTokenOutput}, tags=["tokens"])
     def delete(self, request, pk: int):
         no_body(request)
         token = api_token_revoke(token=_visible_token(request, pk))

@@ -16,7 +16,7 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
 from runs.engine.drain import HANDOVER_SECONDS, HANDOVER_SIGNAL
 from runs.engine.heartbeats import heartbeat_beat, heartbeat_forget
@@ -63,6 +63,17 @@ def _wait_for_a_drain(stop: threading.Event) -> None:
     while dispatcher.live() < 1 and time.monotonic() < deadline and not stop.is_set():
         dispatcher()
         stop.wait(0.05)
+
+
+def _interrupt_late_drains(stopped: threading.Event) -> None:
+    """While django-q2 stops, its workers finish their tasks: a drain that started late would
+    linger there for its whole idle time, and the stop (a reload's handover) with it."""
+    try:
+        while not stopped.wait(0.5):
+            with contextlib.suppress(DatabaseError):
+                drains_interrupt()
+    finally:
+        connection.close()
 
 
 def _die_with_parent(_command) -> None:
@@ -121,7 +132,12 @@ class Command(BaseCommand):
             if handover.is_set():
                 drains_hand_over(stop_deliveries=cluster.stop_event.set, bound=HANDOVER_SECONDS)
             drains_interrupt()  # running runs end as "interrupted", drains return at once
+            # a drain the pusher delivered just before django-q2 stopped taking deliveries
+            # starts after that: it is interrupted too, until the cluster's stop returns
+            stopped = threading.Event()
+            threading.Thread(target=_interrupt_late_drains, args=(stopped,), daemon=True).start()
             cluster.stop()
+            stopped.set()
             try:
                 heartbeat_forget(role="cluster")
             except DatabaseError as exc:  # stopped on a full disk: the row goes stale instead
