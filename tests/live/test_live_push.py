@@ -70,7 +70,12 @@ async def test_a_queued_run_nudges_the_dashboards_only(redis_push):
 
     # nobody can follow a run before the commit that queued it: its group hears "log" first
     assert (await asyncio.wait_for(layer.receive(run_channel), 30))["kind"] == "log"
-    assert (await asyncio.wait_for(layer.receive(dashboard_channel), 30))["kind"] == "queued"
+    # the dashboards hear of every run: an earlier test's status nudge (paced, ten a second)
+    # may come first; ours, "queued", follows
+    kinds = []
+    while "queued" not in kinds:
+        kinds.append((await asyncio.wait_for(layer.receive(dashboard_channel), 30))["kind"])
+    assert set(kinds) <= {"status", "queued"}, kinds
 
 
 def _child_notifies(parent_pusher_id: int, answer) -> None:
