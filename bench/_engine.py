@@ -12,11 +12,13 @@ Not a test. Import this before Django: it points TASKFLOW_DATA_DIR at a temp dir
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -234,3 +236,25 @@ def ratio(ours: float, theirs: float | None) -> str:
     if not theirs:
         return "n/a"
     return f"{ours / theirs:.2f}x"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    """Poll `predicate` (OSError counts as not yet) until true; exit the bench on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if predicate():
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"timed out waiting for {what}")

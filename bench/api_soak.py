@@ -20,7 +20,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,30 +34,6 @@ TARGET_P99_MS = 500
 TARGET_PAGE_P95_MS = 50
 CLIENT_PAUSE = 0.7  # seconds between one client's requests: under the 100/min user throttle
 STREAM = {"tail": 0}  # the streaming run's last line, as the clients last saw it
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            if predicate():
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-# ---- the soak ----
 
 
 def soak(args) -> None:
@@ -95,7 +70,7 @@ def soak(args) -> None:
         tokens.append(api_token_create(user=user, name="soak")[1])
 
     data_dir = Path(os.environ["TASKFLOW_DATA_DIR"])
-    port = free_port()
+    port = _engine.free_port()
     daphne_bin = str(Path(sys.executable).with_name("daphne"))
     procs = [
         subprocess.Popen(
@@ -116,10 +91,11 @@ def soak(args) -> None:
         ),
     ]
     try:
-        wait_until(lambda: port_open(port), 60, "daphne's port")
-        wait_until(lambda: WorkerHeartbeat.objects.filter(role="cluster").exists(), 60, "cluster")
+        _engine.wait_until(lambda: _engine.port_open(port), 60, "daphne's port")
+        cluster_up = WorkerHeartbeat.objects.filter(role="cluster").exists
+        _engine.wait_until(cluster_up, 60, "cluster")
         stream, _ = run_enqueue(job=stream_job, trigger_type="manual")
-        wait_until(lambda: Run.objects.get(pk=stream.pk).log_lines > 50, 60, "the stream")
+        _engine.wait_until(lambda: Run.objects.get(pk=stream.pk).log_lines > 50, 60, "the stream")
         results = asyncio.run(clients(f"http://127.0.0.1:{port}", tokens, stream.pk, seconds))
         stream.refresh_from_db()
         lines, rows = stream.log_lines, LogChunk.objects.filter(run=stream).count()

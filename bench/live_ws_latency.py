@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,30 +31,9 @@ TARGET_CPU = 0.5
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            if predicate():
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def measure(config: str, counts: list[int], seconds: float, interval: float) -> list[dict]:
@@ -82,7 +60,7 @@ def measure(config: str, counts: list[int], seconds: float, interval: float) -> 
     job = Job.objects.create(
         name="busy", script=script, created_by=user, working_dir="/tmp", timeout_seconds=600
     )
-    port = free_port()
+    port = _engine.free_port()
     daphne_bin = str(Path(sys.executable).with_name("daphne"))
     procs = [
         subprocess.Popen(
@@ -104,8 +82,9 @@ def measure(config: str, counts: list[int], seconds: float, interval: float) -> 
     ]
     results = []
     try:
-        wait_until(lambda: port_open(port), 60, "daphne's port")
-        wait_until(lambda: WorkerHeartbeat.objects.filter(role="cluster").exists(), 60, "cluster")
+        _engine.wait_until(lambda: _engine.port_open(port), 60, "daphne's port")
+        cluster_up = WorkerHeartbeat.objects.filter(role="cluster").exists
+        _engine.wait_until(cluster_up, 60, "cluster")
         for count in counts:
             go.unlink(missing_ok=True)
             run, _ = run_enqueue(job=job, trigger_type="manual")
