@@ -46,8 +46,8 @@ WARN_EVERY = 60.0  # a Redis outage is logged once a minute, not once per notice
 class _Pusher:
     """The process's sender of nudges: one daemon thread running one event loop, so the
     channel layer keeps its Redis connection between notices. A caller only queues. A nudge
-    only wakes its group's receivers (they read whatever changed), so one already queued for
-    the group is not queued again, whatever its kind; and the thread wakes at most every
+    only wakes its group's receivers (they read whatever changed), so a group has at most one
+    nudge waiting, the newest (its kind says the latest change); and the thread wakes at most every
     SEND_EVERY: a quiet moment's notice goes at once, a burst (hundreds of runs finishing a
     second) as one batch per wake-up."""
 
@@ -59,13 +59,29 @@ class _Pusher:
         self.warned_at = 0.0
         self.sent_at = -SEND_EVERY  # (loop time) the last batch began
         self.dashboard_at = 0.0  # (loop time) the next dashboard nudge goes no sooner
-        self.dashboard_held = False
+        self.dashboard_held: dict | None = None  # the newest nudge waiting for its time
         self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, name="live-push", daemon=True).start()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="live-push", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Ends the thread and closes its loop (and with it the layer's connections); what is
+        still queued or held is dropped (the polls deliver)."""
+        asyncio.run_coroutine_threadsafe(self._cancel_sends(), self.loop).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+    @staticmethod
+    async def _cancel_sends() -> None:
+        sends = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in sends:
+            task.cancel()
+        await asyncio.gather(*sends, return_exceptions=True)
 
     def push(self, group: str, message: dict) -> None:
         with self.lock:
-            self.pending.setdefault(group, message)
+            self.pending[group] = message
             if self.scheduled:
                 return
             self.scheduled = True
@@ -95,23 +111,34 @@ class _Pusher:
 
     def _hold_dashboard(self, message: dict) -> bool:
         """Sequential runs finish hundreds of times a second: the dashboard's nudges are
-        spaced DASHBOARD_EVERY apart (a held one goes when its time comes)."""
+        spaced DASHBOARD_EVERY apart; a held one goes when its time comes, and a newer one
+        held meanwhile takes its place (one nudge, the latest kind)."""
         now = self.loop.time()
         if now >= self.dashboard_at:
             self.dashboard_at = now + DASHBOARD_EVERY
             return False
-        if not self.dashboard_held:
-            self.dashboard_held = True
-            self.loop.call_at(self.dashboard_at, self._release_dashboard, message)
+        if self.dashboard_held is None:
+            self.loop.call_at(self.dashboard_at, self._release_dashboard)
+        self.dashboard_held = message
         return True
 
-    def _release_dashboard(self, message: dict) -> None:
-        self.dashboard_held = False
+    def _release_dashboard(self) -> None:
+        message, self.dashboard_held = self.dashboard_held, None
         self.push(DASHBOARD_GROUP, message)
 
 
 _pusher: _Pusher | None = None
 _pusher_lock = threading.Lock()
+
+
+def stop_pusher() -> None:
+    """Stops this process's sender (a new one starts with the next notice): tests change
+    the channel layer's settings and must not race a sender reading them."""
+    global _pusher
+    with _pusher_lock:
+        pusher, _pusher = _pusher, None
+    if pusher is not None and pusher.pid == os.getpid():
+        pusher.stop()
 
 
 def _forget_pusher() -> None:

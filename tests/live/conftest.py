@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import socket
+import uuid
 
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.utils import timezone
 
-from runs import consumers
+from runs import consumers, live
 from runs.logformat import encode_lines
 from runs.models import LogChunk
 
 ORIGIN = b"http://localhost:8000"
+REDIS = "redis://127.0.0.1:6379/12"
 REAL_AUTH_RECHECK_SECONDS = consumers.AUTH_RECHECK_SECONDS  # before fast_live shortens it
 
 
@@ -81,3 +84,29 @@ def outsider_session(outsider):
 @pytest.fixture
 def admin_session(admin_user):
     return session_cookie(admin_user)
+
+
+@pytest.fixture
+def live_sender(settings):
+    """A test's own live-push sender, stopped before its settings are restored (a sender left
+    running would read CHANNEL_LAYERS while they change and could keep another test's layer)."""
+    live.stop_pusher()
+    yield
+    live.stop_pusher()
+
+
+@pytest.fixture
+def redis_layer(settings, monkeypatch, live_sender):
+    """Live push through Redis pub/sub, on a prefix of this test's own (pub/sub ignores
+    database numbers)."""
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS], "prefix": f"taskflow-test-{uuid.uuid4().hex}"},
+        }
+    }
+    monkeypatch.setitem(settings.CONFIG.values, "redis_url", REDIS)

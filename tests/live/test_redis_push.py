@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import uuid
 
 import pytest
 from channels.db import database_sync_to_async
@@ -18,29 +16,15 @@ from runs.services import run_enqueue
 from tests.factories import JobFactory, RunFactory
 from tests.live.conftest import add_lines, communicator
 
-REDIS = "redis://127.0.0.1:6379/12"
-
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 
-@pytest.fixture
-def redis_layer(settings, monkeypatch):
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            # pub/sub ignores database numbers: a prefix of this test's own
-            "CONFIG": {"hosts": [REDIS], "prefix": f"taskflow-test-{uuid.uuid4().hex}"},
-        }
-    }
-    monkeypatch.setitem(settings.CONFIG.values, "redis_url", REDIS)
+@pytest.fixture(autouse=True)
+def _push_only(redis_layer, monkeypatch):
     monkeypatch.setattr(consumers, "POLL_SECONDS", 30)  # only the push can be in time
 
 
-async def test_it_pushes_new_lines_through_redis(redis_layer, owner, owner_session):
+async def test_it_pushes_new_lines_through_redis(owner, owner_session):
     run = await database_sync_to_async(RunFactory)(
         job=await database_sync_to_async(JobFactory)(created_by=owner), status=RunStatus.RUNNING
     )
@@ -58,9 +42,7 @@ async def test_it_pushes_new_lines_through_redis(redis_layer, owner, owner_sessi
     await comm.disconnect()
 
 
-async def test_a_queued_run_reaches_the_dashboard_through_redis(
-    redis_layer, monkeypatch, owner, owner_session
-):
+async def test_a_queued_run_reaches_the_dashboard_through_redis(monkeypatch, owner, owner_session):
     monkeypatch.setattr(consumers, "DASHBOARD_POLL_SECONDS", 30)  # only the push is in time
     job = await database_sync_to_async(JobFactory)(created_by=owner, name="pushed")
     first, _ = await database_sync_to_async(run_enqueue)(job=job, trigger_type="manual")
