@@ -19,7 +19,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -30,26 +29,18 @@ from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _engine
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_healthy(port: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("taskflow run did not become healthy")
+    def healthy() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+            return answer.status == 200
+
+    _engine.wait_until(healthy, timeout, "taskflow run to become healthy")
 
 
 def tree(pid: int) -> list[psutil.Process]:
@@ -65,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = tempfile.mkdtemp(prefix="taskflow-bench-idle-")
-    port = free_port()
+    port = _engine.free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith(("DATABASE_URL", "REDIS_URL"))}
     env.update(TASKFLOW_DATA_DIR=data_dir, TASKFLOW_CONFIG=os.devnull, TASKFLOW_LOG_LEVEL="warn")
     env.pop("PYTHONDONTWRITEBYTECODE", None)

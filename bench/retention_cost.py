@@ -18,43 +18,17 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _engine
+
 ROOT = Path(__file__).resolve().parents[1]
 USERS = 50  # the API throttles 100 requests/min per user; spread the load
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def pct(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if values else 0
-
-
-def setup_env() -> dict[str, str]:
-    data_dir = tempfile.mkdtemp(prefix="taskflow-bench-retention-")
-    env = dict(os.environ)
-    for name in ("DATABASE_URL", "TASKFLOW_DATABASE_URL", "REDIS_URL"):
-        env.pop(name, None)
-    env.update(
-        TASKFLOW_DATA_DIR=data_dir,
-        TASKFLOW_CONFIG=os.devnull,
-        TASKFLOW_DB_PATH=str(Path(data_dir) / "bench.sqlite3"),
-        DJANGO_SETTINGS_MODULE="taskflow_site.settings",
-        TASKFLOW_LOG_LEVEL="warn",
-        PYTHONUNBUFFERED="1",
-    )
-    os.environ.update(env)
-    return env
 
 
 def seed(total_lines: int, chunk_lines: int) -> dict:
@@ -182,18 +156,12 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=0.1, help="seconds between requests")
     args = parser.parse_args()
 
-    env = setup_env()
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
-    )
-    import django
-
-    django.setup()
+    env = _engine.setup("sqlite")
     from metrics.counters import counters_fold, counters_totals
     from runs.models import LogChunk, Run
 
     seeded = seed(args.lines, args.chunk_lines)
-    port = free_port()
+    port = _engine.free_port()
     daphne = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("daphne")),
@@ -287,9 +255,10 @@ def main() -> None:
         ms = [seconds * 1000 for _, seconds, _ in rows]
         bad = sum(1 for _, _, code in rows if code >= 300)
         if ms:
+            p95, p99 = _engine.percentile(ms, 0.95), _engine.percentile(ms, 0.99)
             print(
-                f"{phase:8} {len(ms):5d} {statistics.median(ms):8.1f} {pct(ms, 95):8.1f} "
-                f"{pct(ms, 99):8.1f} {max(ms):8.1f} {bad}"
+                f"{phase:8} {len(ms):5d} {statistics.median(ms):8.1f} {p95:8.1f} "
+                f"{p99:8.1f} {max(ms):8.1f} {bad}"
             )
     print("target (D5): API p99 < 500 ms during the cleanup")
 

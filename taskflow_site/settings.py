@@ -288,11 +288,14 @@ if CONFIG.redis_url:
         }
     }
     # nudges only (runs.live): Redis pub/sub, one PUBLISH per group_send; a nudge nobody is
-    # subscribed to is dropped (docs/architecture.md, "Log chunks and live viewers (issue 14)")
+    # subscribed to is dropped (docs/architecture.md, "Log chunks and live viewers (issue 14)").
+    # Pub/sub channels ignore database numbers: the prefix names ours, so installs sharing a
+    # Redis on databases of their own do not hear each other's nudges.
+    _REDIS_DB = urlparse(CONFIG.redis_url).path.strip("/") or "0"
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [CONFIG.redis_url]},
+            "CONFIG": {"hosts": [CONFIG.redis_url], "prefix": f"taskflow-db{_REDIS_DB}"},
         }
     }
 else:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 import uuid
 
@@ -13,6 +16,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from runs import live
+from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.redis
 
@@ -93,3 +97,24 @@ def test_an_unreachable_redis_never_fails_the_caller(settings, monkeypatch, live
     monkeypatch.setitem(settings.CONFIG.values, "redis_url", "redis://127.0.0.1:1/0")
     for kind in ("log", "metric", "status", "queued"):
         live.notify_run_changed(uuid.uuid4(), kind=kind)  # returns; the sender logs
+
+
+def _layer_prefix(redis_url: str) -> str:
+    code = (
+        "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'taskflow_site.settings';"
+        "from django.conf import settings;"
+        "print(settings.CHANNEL_LAYERS['default']['CONFIG']['prefix'])"
+    )
+    env = {**os.environ, "REDIS_URL": redis_url}
+    env.pop("TASKFLOW_REDIS_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_installs_on_other_redis_databases_do_not_hear_each_other():
+    # pub/sub channels are server-wide; the prefix carries the database number
+    assert _layer_prefix("redis://127.0.0.1:6379/3") == "taskflow-db3"
+    assert _layer_prefix("redis://127.0.0.1:6379") == "taskflow-db0"

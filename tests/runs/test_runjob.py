@@ -1,4 +1,5 @@
-"""`manage.py runjob`: runs a job in the terminal, prints its lines, exits with its status."""
+"""`manage.py runjob`: runs a job in the terminal, prints its lines, exits with its status;
+`--param NAME=value` values reach the script, bad ones exit 2."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import sys
 
 import pytest
 
+from jobs.services import job_create
 from runs.models import Run, RunStatus
-from tests.factories import JobFactory
+from tests.factories import JobFactory, UserFactory
 from tests.support.processes import ROOT, child_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -47,3 +49,29 @@ def test_it_only_queues_with_no_wait():
     result = _runjob("later", "--no-wait")
     assert result.returncode == 0
     assert Run.objects.get().status == RunStatus.PENDING
+
+
+def test_params_reach_the_script_and_bad_ones_are_refused():
+    job_create(
+        created_by=UserFactory(),
+        name="greet",
+        script='echo "hello $TASKFLOW_PARAM_WHO x$TASKFLOW_PARAM_TIMES key=$TASKFLOW_PARAM_KEY"',
+        params=[
+            {"name": "WHO", "required": True},
+            {"name": "TIMES", "type": "integer", "default": 1},
+            {"name": "KEY", "secret": True},
+        ],
+    )
+    result = _runjob("greet", "--param", "WHO=world", "--param", "TIMES=3", "--param", "KEY=s3")
+    assert result.returncode == 0, result.stderr
+    assert "hello world x3 key=***" in result.stdout
+    run = Run.objects.get()
+    assert run.params["WHO"] == "world" and run.params["TIMES"] == 3
+
+    result = _runjob("greet", "--param", "TIMES=many", "--param", "NOPE=1")
+    assert result.returncode == 2
+    assert "runjob: parameter TIMES: The value must be a whole number." in result.stderr
+    assert "runjob: parameter NOPE: Unknown parameter" in result.stderr
+    assert "runjob: parameter WHO: Required" in result.stderr
+    assert _runjob("greet", "--param", "WHO").returncode == 2
+    assert Run.objects.count() == 1
