@@ -1,7 +1,8 @@
 """PostgreSQL's claim in one round trip: one statement picks and takes the best pending run
 (FOR UPDATE SKIP LOCKED: workers pass over each other's candidates and never wait), sent as a
 psycopg pipeline with the statement that keeps the admission rule (the pipeline opens inside
-the transaction: the commit follows it, docs/architecture.md, "Engine throughput (issue 14)"). Both are prepared once per connection.
+the transaction: the commit follows it; docs/architecture.md, "Engine throughput (issue
+14)"). Both are prepared once per connection.
 
 Admission (runs.admission): the claim statement's condition is MAY_START_SQL, read in that
 statement's snapshot, so two workers could each take a run of one job when neither sees the
