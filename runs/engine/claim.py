@@ -118,7 +118,11 @@ def run_claim(*, worker: str, budget_seconds: float | None = None, run_id=None) 
         with transaction.atomic(), claim_pg.pipeline():
             queued = _claim_queue(now, worker=worker, budget_seconds=budget_seconds)
         return _claimed(queued, now, worker)
-    with transaction.atomic():
+    over_budget = None
+    # no savepoint: run_finish claims the next run inside its own transaction, and nothing
+    # here needs undoing on its own (BudgetExceeded is raised after the block, so it never
+    # dooms that transaction; any other error ends the caller's transaction anyway)
+    with transaction.atomic(savepoint=False):
         if run_id is not None:
             candidates = list(Run.objects.filter(pk=run_id, status=RunStatus.PENDING))
         else:
@@ -127,7 +131,8 @@ def run_claim(*, worker: str, budget_seconds: float | None = None, run_id=None) 
         for candidate in candidates:
             timeout = run_timeout(candidate)
             if budget_seconds is not None and timeout + grace > budget_seconds:
-                raise BudgetExceeded(str(candidate.pk))
+                over_budget = candidate
+                break
             if postgres and candidate.job_id is not None and not _lock_job(candidate):
                 continue
             with connection.cursor() as cursor:
@@ -139,6 +144,8 @@ def run_claim(*, worker: str, budget_seconds: float | None = None, run_id=None) 
             candidate.started_at = candidate.heartbeat_at = now
             candidate.worker = worker
             return candidate
+    if over_budget is not None:
+        raise BudgetExceeded(str(over_budget.pk))
     return None
 
 

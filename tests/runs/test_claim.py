@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from runs.engine.claim import BudgetExceeded, run_claim
+from runs.engine.claim import BudgetExceeded, run_claim, run_finish
+from runs.engine.outcome import Outcome
 from runs.models import RunStatus
 from tests.factories import JobFactory, RunFactory
 
@@ -68,3 +70,23 @@ def test_it_refuses_a_run_that_does_not_fit_the_delivery_budget():
     with pytest.raises(BudgetExceeded):
         run_claim(worker="w:1", budget_seconds=300)
     assert run_claim(worker="w:1", budget_seconds=700) is not None
+
+
+def test_a_next_run_over_budget_never_undoes_the_finish_that_claimed_it():
+    RunFactory(spec={"kind": "shell", "script": "true", "timeout_seconds": 600})
+    done = run_claim(worker="w:1", run_id=RunFactory().pk)
+    now = time.time()
+    outcome = Outcome(
+        status=RunStatus.SUCCESS, exit_code=0, error_message="", started=now, finished=now
+    )
+
+    finished = run_finish(
+        run=done,
+        outcome=outcome,
+        worker="w:1",
+        claim_next={"worker": "w:1", "budget_seconds": 300},
+    )
+
+    assert finished.over_budget and finished.next_run is None
+    done.refresh_from_db()
+    assert (done.status, done.exit_code) == (RunStatus.SUCCESS, 0)
