@@ -67,7 +67,7 @@ class _Pusher:
     def stop(self) -> None:
         """Ends the thread and closes its loop (and with it the layer's connections); what is
         still queued or held is dropped (the polls deliver)."""
-        asyncio.run_coroutine_threadsafe(self._cancel_sends(), self.loop).result()
+        asyncio.run_coroutine_threadsafe(self._cancel_sends(), self.loop).result(SEND_TIMEOUT * 5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
         self.loop.close()
