@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -12,6 +13,22 @@ from runs.models import RunStatus
 from taskflow_site.lib.jobuser import isolation
 from tests.factories import AdminFactory, JobFactory, RunFactory, ScheduleFactory, UserFactory
 from tests.support.clients import add_log_lines, logged_in
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, then at the end: on PostgreSQL, end the sessions this process's other
+    threads still hold on the test database (Channels' sync thread, followers), which would
+    otherwise make its DROP fail and leave it behind on the server."""
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            connection.close()
 
 
 @pytest.fixture(autouse=True)
