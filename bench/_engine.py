@@ -121,13 +121,23 @@ def start_cluster(workers: int = 1, timeout: float = 120) -> subprocess.Popen:
     return proc
 
 
-def stop_cluster(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def stop_processes(procs: list[subprocess.Popen], timeout: float = 30) -> None:
+    """SIGTERM to each (started with start_new_session: the leader of its group) in order,
+    so qcluster stops its django-q2 children itself; then SIGKILL to whatever is left of
+    each group, so no straggler outlives the bench."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def stop_cluster(proc: subprocess.Popen) -> None:
+    stop_processes([proc])
 
 
 _PEERS_COPY: list[Path] = []

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -101,15 +99,7 @@ def soak(args) -> None:
         lines, rows = stream.log_lines, LogChunk.objects.filter(run=stream).count()
         fired = Run.objects.filter(job__name__startswith="tick-").count()
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(30)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _engine.stop_processes(procs, timeout=30)
     locked = sum(
         (data_dir / name).read_text(errors="replace").count("database is locked")
         for name in ("daphne.log", "qcluster.log")

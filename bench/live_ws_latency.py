@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -101,15 +99,7 @@ def measure(config: str, counts: list[int], seconds: float, interval: float) -> 
                 {"viewers": count, "latencies": latencies, "cpu": cpu / wall, "own": own / wall}
             )
     finally:
-        for proc in procs:  # the main processes first: qcluster stops its children in order
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(20)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _engine.stop_processes(procs, timeout=20)
     return results
 
 

@@ -12,10 +12,8 @@ Usage: uv run python bench/scheduler_slot_latency.py [--minutes 5] [--jobs 1] [-
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -85,13 +83,7 @@ def ours(minutes: float, jobs_count: int, config: str = "sqlite") -> list[float]
                 raise SystemExit(f"qcluster exited: see {log.name}")
             time.sleep(1)
     finally:
-        # TERM to qcluster alone (it stops its django-q2 children in order); then no straggler
-        proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(30)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        _engine.stop_processes([proc])
         log.close()
 
     latencies = []
