@@ -121,6 +121,42 @@ def start_cluster(workers: int = 1, timeout: float = 120) -> subprocess.Popen:
     return proc
 
 
+def start_web_and_cluster(workers: int | None = None) -> tuple[list[subprocess.Popen], int]:
+    """daphne on a free loopback port and qcluster, each in a group of its own, logging into
+    the data dir; returns them (for stop_processes) and the port once both serve."""
+    data_dir = Path(os.environ["TASKFLOW_DATA_DIR"])
+    port = free_port()
+    daphne = str(Path(sys.executable).with_name("daphne"))
+    cluster = [sys.executable, "manage.py", "qcluster"]
+    if workers is not None:
+        cluster += ["--workers", str(workers)]
+    procs = []
+    for argv, log in (
+        ([daphne, "-b", "127.0.0.1", "-p", str(port), "taskflow_site.asgi:application"], "daphne"),
+        (cluster, "qcluster"),
+    ):
+        with open(data_dir / f"{log}.log", "wb") as out:
+            procs.append(
+                subprocess.Popen(
+                    argv,
+                    cwd=ROOT,
+                    env=os.environ,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+    try:
+        from runs.models import WorkerHeartbeat
+
+        wait_until(lambda: port_open(port), 60, "daphne's port")
+        wait_until(WorkerHeartbeat.objects.filter(role="cluster").exists, 60, "cluster")
+    except BaseException:
+        stop_processes(procs)
+        raise
+    return procs, port
+
+
 def stop_processes(procs: list[subprocess.Popen], timeout: float = 30) -> None:
     """SIGTERM to each (started with start_new_session: the leader of its group) in order,
     so qcluster stops its django-q2 children itself; then SIGKILL to whatever is left of

@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -39,7 +38,7 @@ def soak(args) -> None:
     from accounts.models import Role
     from accounts.services import user_create
     from jobs.services import job_create
-    from runs.models import LogChunk, Run, WorkerHeartbeat
+    from runs.models import LogChunk, Run
     from runs.services import run_enqueue
 
     admin = user_create(username="soak", password="soak-password-123", role=Role.ADMIN)
@@ -68,30 +67,8 @@ def soak(args) -> None:
         tokens.append(api_token_create(user=user, name="soak")[1])
 
     data_dir = Path(os.environ["TASKFLOW_DATA_DIR"])
-    port = _engine.free_port()
-    daphne_bin = str(Path(sys.executable).with_name("daphne"))
-    procs = [
-        subprocess.Popen(
-            [daphne_bin, "-b", "127.0.0.1", "-p", str(port), "taskflow_site.asgi:application"],
-            cwd=ROOT,
-            env=os.environ,
-            stdout=open(data_dir / "daphne.log", "wb"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        ),
-        subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster", "--workers", str(args.workers)],
-            cwd=ROOT,
-            env=os.environ,
-            stdout=open(data_dir / "qcluster.log", "wb"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        ),
-    ]
+    procs, port = _engine.start_web_and_cluster(args.workers)
     try:
-        _engine.wait_until(lambda: _engine.port_open(port), 60, "daphne's port")
-        cluster_up = WorkerHeartbeat.objects.filter(role="cluster").exists
-        _engine.wait_until(cluster_up, 60, "cluster")
         stream, _ = run_enqueue(job=stream_job, trigger_type="manual")
         _engine.wait_until(lambda: Run.objects.get(pk=stream.pk).log_lines > 50, 60, "the stream")
         results = asyncio.run(clients(f"http://127.0.0.1:{port}", tokens, stream.pk, seconds))

@@ -42,7 +42,6 @@ def measure(config: str, counts: list[int], seconds: float, interval: float) -> 
     from accounts.services import user_create
     from accounts.tickets import ticket_issue
     from jobs.models import Job
-    from runs.models import WorkerHeartbeat
     from runs.services import run_enqueue
 
     user = user_create(username="bench", password="bench-password-123", role=Role.ADMIN)
@@ -58,31 +57,9 @@ def measure(config: str, counts: list[int], seconds: float, interval: float) -> 
     job = Job.objects.create(
         name="busy", script=script, created_by=user, working_dir="/tmp", timeout_seconds=600
     )
-    port = _engine.free_port()
-    daphne_bin = str(Path(sys.executable).with_name("daphne"))
-    procs = [
-        subprocess.Popen(
-            [daphne_bin, "-b", "127.0.0.1", "-p", str(port), "taskflow_site.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=open(data_dir / "daphne.log", "wb"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        ),
-        subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=env,
-            stdout=open(data_dir / "qcluster.log", "wb"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        ),
-    ]
+    procs, port = _engine.start_web_and_cluster()
     results = []
     try:
-        _engine.wait_until(lambda: _engine.port_open(port), 60, "daphne's port")
-        cluster_up = WorkerHeartbeat.objects.filter(role="cluster").exists
-        _engine.wait_until(cluster_up, 60, "cluster")
         for count in counts:
             go.unlink(missing_ok=True)
             run, _ = run_enqueue(job=job, trigger_type="manual")
