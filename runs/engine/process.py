@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import signal
 import subprocess
@@ -324,8 +325,6 @@ class WorkerLock:
     def acquire(self) -> bool:
         """Take the lock (once; True while held). A sweep that removed the file meanwhile
         (discard) leaves us a lock on a name-less file: then take it again on a new one."""
-        import fcntl
-
         while self.fd is None:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -363,8 +362,6 @@ class WorkerLock:
 
 def worker_holds(path: str, run_id) -> bool:
     """Does a live process hold the lock at `path` while executing `run_id` right now?"""
-    import fcntl
-
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -385,8 +382,6 @@ def worker_holds(path: str, run_id) -> bool:
 
 def lock_discard(path: str) -> bool:
     """Remove a lock file no live process holds (its process died); never a held one."""
-    import fcntl
-
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
