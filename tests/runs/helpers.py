@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from runs.engine.claim import run_claim
 from runs.engine.drain import Drain
 from runs.engine.process import marker_processes
-from runs.models import Run, RunStatus
+from runs.logformat import encode_block
+from runs.models import LogChunk, Run, RunStatus
 from runs.services import run_enqueue, run_enqueue_task, run_log_lines
 from runs.spec import RunSpec
 
@@ -47,3 +50,24 @@ def engine_settings(**overrides):
     from django.test import override_settings
 
     return override_settings(TASKFLOW={**settings.TASKFLOW, **overrides})
+
+
+def store_chunks(run: Run, sizes: list[int]) -> int:
+    """Log chunks of `sizes` lines each ("line 1", "line 2", ...) stored for `run`; returns
+    the number of its last line."""
+    now = timezone.now()
+    rows, number = [], 1
+    for size in sizes:
+        texts = [f"line {n}" for n in range(number, number + size)]
+        rows.append(
+            LogChunk(
+                run=run,
+                first_line=number,
+                last_line=number + size - 1,
+                created_at=now,
+                data=encode_block("stdout", 0, texts),
+            )
+        )
+        number += size
+    LogChunk.objects.bulk_create(rows)
+    return number - 1

@@ -15,7 +15,7 @@ from runs.logformat import encode_block
 from runs.models import LogChunk
 from runs.services import run_log_lines, run_system_line
 from tests.factories import RunFactory
-from tests.runs.helpers import lines, run_script
+from tests.runs.helpers import lines, run_script, store_chunks
 
 pytestmark = pytest.mark.django_db
 
@@ -84,31 +84,12 @@ def test_a_real_script_printing_slowly_stores_few_rows():
     assert LogChunk.objects.filter(run=run).count() <= 5  # ~2.5 KB of lines (+ system lines)
 
 
-def _long_log(run, sizes: list[int]) -> int:
-    now = timezone.now()
-    rows, number = [], 1
-    for size in sizes:
-        texts = [f"line {n}" for n in range(number, number + size)]
-        rows.append(
-            LogChunk(
-                run=run,
-                first_line=number,
-                last_line=number + size - 1,
-                created_at=now,
-                data=encode_block("stdout", 0, texts),
-            )
-        )
-        number += size
-    LogChunk.objects.bulk_create(rows)
-    return number - 1
-
-
 def test_pages_from_the_start_middle_and_end_of_a_long_log_hold_the_right_lines():
     run = RunFactory()
     other = RunFactory()  # another run's lines never leak into the page
-    _long_log(other, [500] * 20)
+    store_chunks(other, [500] * 20)
     sizes = [1, 7, 1000, 3, 1, 1, 250, 4096] * 40
-    total = _long_log(run, sizes)
+    total = store_chunks(run, sizes)
 
     for after in (0, 1, 7, 8, total // 2, total // 2 + 1, total - 1000, total - 3):
         page = run_log_lines(run=run, after=after, limit=1000)

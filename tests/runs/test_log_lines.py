@@ -11,29 +11,14 @@ from runs.logformat import encode_block
 from runs.models import LogChunk
 from runs.services import run_log_lines, run_log_text
 from tests.factories import RunFactory
+from tests.runs.helpers import store_chunks
 
 pytestmark = pytest.mark.django_db
 
 
-def _chunks(run, sizes):
-    number = 1
-    now = timezone.now()
-    for size in sizes:
-        texts = [f"line {n}" for n in range(number, number + size)]
-        LogChunk.objects.create(
-            run=run,
-            first_line=number,
-            last_line=number + size - 1,
-            created_at=now,
-            data=encode_block("stdout", 0, texts),
-        )
-        number += size
-    return number - 1
-
-
 def test_it_pages_by_line_number_across_chunks():
     run = RunFactory()
-    total = _chunks(run, [3, 5, 1, 40])
+    total = store_chunks(run, [3, 5, 1, 40])
     page = run_log_lines(run=run, after=2, limit=5)
     assert [line.number for line in page] == [3, 4, 5, 6, 7]
     assert page[0].content == "line 3"
@@ -44,7 +29,7 @@ def test_it_pages_by_line_number_across_chunks():
 
 def test_it_downloads_the_log_as_text():
     run = RunFactory()
-    _chunks(run, [2, 2])
+    store_chunks(run, [2, 2])
     text = "".join(run_log_text(run=run))
     assert text.count("\n") == 4
     assert text.splitlines()[3].endswith("stdout line 4")
