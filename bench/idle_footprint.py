@@ -7,8 +7,10 @@ parent's pages, so the sum of PSS is the honest total), with USS (what each proc
 holds) and RSS (shared pages counted again in each process, an upper bound) beside it; CPU as
 % of one core over the window, including processes that came and went during it (their time
 reaches the supervisor's children counters when they are reaped).
-Bytecode is compiled first, as an install has it (deploy/Dockerfile: UV_COMPILE_BYTECODE=1),
-into a cache outside the tree (PYTHONPYCACHEPREFIX): a checkout without .pyc files (e.g. under
+It runs the product as deploy/ installs it: an environment of its own without the dev group
+(`uv sync --frozen --no-dev`; the test tools' packages are absent, so optional imports such as
+jinja2, which django.test loads when it is there, find nothing), with bytecode compiled into a
+cache outside the tree (PYTHONPYCACHEPREFIX): a checkout without .pyc files (e.g. under
 PYTHONDONTWRITEBYTECODE) compiles every module in every process, which leaves ~30 MB more heap.
 Usage: uv run python bench/idle_footprint.py [--settle 40] [--seconds 60] [--workers 1]
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,9 +64,10 @@ def main() -> None:
     env.update(TASKFLOW_DATA_DIR=data_dir, TASKFLOW_CONFIG=os.devnull, TASKFLOW_LOG_LEVEL="warn")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "taskflow-pycache"))
-    compiled = [sys.executable, "-m", "compileall", "-q", "-j", "0", "-x", _SKIP, *_code_dirs()]
+    python = installed_python()
+    compiled = [python, "-m", "compileall", "-q", "-j", "0", "-x", _SKIP, *_code_dirs(python)]
     subprocess.run(compiled, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    argv = [sys.executable, "-m", "taskflow_site.cli", "run", "--port", str(port)]
+    argv = [python, "-m", "taskflow_site.cli", "run", "--port", str(port)]
     argv += ["--workers", str(args.workers)]
     proc = subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -116,11 +120,25 @@ _SKIP = (
 )
 
 
-def _code_dirs() -> list[str]:
+def installed_python() -> str:
+    """The interpreter of an environment holding what deploy/ installs (made or brought up to
+    date by uv, a few seconds when it exists)."""
+    venv = Path(tempfile.gettempdir()) / "taskflow-bench-installed"
+    uv = shutil.which("uv", path=str(ROOT / ".tools" / "bin")) or shutil.which("uv")
+    if uv is None:
+        sys.exit("uv is needed to install the product as deploy/ does: run `make .venv/.synced`")
+    sync = [uv, "sync", "--frozen", "--no-dev", "--compile-bytecode", "-q"]
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)}
+    subprocess.run(sync, cwd=ROOT, env=env, check=True, stderr=subprocess.DEVNULL)
+    return str(venv / "bin" / "python")
+
+
+def _code_dirs(python: str) -> list[str]:
     """The standard library, the installed packages and ours (compileall skips what is fresh)."""
-    paths = sysconfig.get_paths()
+    ask = "import sysconfig; p = sysconfig.get_paths(); print(p['stdlib']); print(p['purelib'])"
+    paths = subprocess.run([python, "-c", ask], capture_output=True, text=True, check=True)
     ours = [str(ROOT / d) for d in ("accounts", "jobs", "runs", "metrics", "notifications")]
-    return [paths["stdlib"], paths["purelib"], *ours, str(ROOT / "taskflow_site")]
+    return [*paths.stdout.split(), *ours, str(ROOT / "taskflow_site")]
 
 
 def _cpu(p: psutil.Process) -> float:

@@ -181,7 +181,6 @@ LOGIN_REDIRECT_URL = "/admin/"
 AUTHENTICATION_BACKENDS = [
     "accounts.oidc.PasswordGate",  # refuses passwords in SSO-only mode
     "django.contrib.auth.backends.ModelBackend",
-    "accounts.oidc.OidcBackend",
 ]
 
 # Single sign-on with OpenID Connect (accounts.oidc, on mozilla-django-oidc): off unless an
@@ -194,6 +193,9 @@ OIDC_MATCH_CLAIM = CONFIG.oidc_match_claim
 OIDC_ADMIN_CLAIM = CONFIG.oidc_admin_claim
 OIDC_ADMIN_VALUES = CONFIG.oidc_admin_values
 OIDC_SSO_ONLY = bool(CONFIG.oidc_sso_only and OIDC_ISSUER and OIDC_RP_CLIENT_ID)
+if OIDC_ISSUER and OIDC_RP_CLIENT_ID:  # only then: Django imports each backend at every sign-in,
+    # and this one loads `requests` (accounts/oidc_backend.py)
+    AUTHENTICATION_BACKENDS.append("accounts.oidc_backend.OidcBackend")
 OIDC_TIMEOUT = 10
 LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?sso=failed"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import importlib
 import os
 import signal
 import sys
@@ -33,12 +34,36 @@ from django.urls import get_resolver
 from taskflow_site.cli.children import die_with_parent
 
 KINDS = ("qcluster", "web")
+# what daphne's server imports, short of the module itself (daphne.server installs Twisted's
+# asyncio reactor and makes an event loop as it is imported: the web child does that). Imported
+# here they are one shared copy; imported in the child, each reference count their import
+# touches copies a page of this image too (web: 31 -> 4 MiB of its own, issue 14)
+WEB_MODULES = (
+    "twisted.internet.asyncioreactor",
+    "twisted.internet.endpoints",
+    "twisted.logger",
+    "daphne.http_protocol",
+    "daphne.ws_protocol",
+)
+# optional imports of libraries, found absent on purpose where this configuration has no use for
+# them (a module set to None in sys.modules raises ImportError, which each importer handles):
+# DRF's compat imports django.contrib.postgres, which loads psycopg (~11 MiB), and `requests`
+# (~4 MiB, for its test client); psycopg is the driver on PostgreSQL, `requests` what single
+# sign-on's backend (accounts/oidc_backend.py) talks to the provider with
+POSTGRES_DRIVERS = ("psycopg", "psycopg2")
+SSO_CLIENT = ("requests",)
 # what `taskflow status`, the tests and `ps` see: the command line each child had when it was
 # started as a program of its own
 TITLES = {"web": "-m taskflow_site.cli.web", "qcluster": "-m django qcluster"}
 
 
 def preload() -> None:
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        sys.modules.update(dict.fromkeys(POSTGRES_DRIVERS))
+    if "accounts.oidc_backend.OidcBackend" not in settings.AUTHENTICATION_BACKENDS:
+        sys.modules.update(dict.fromkeys(SSO_CLIENT))
     django.setup()
     import django_q.cluster  # noqa: F401  (the cluster's own modules)
 
@@ -46,6 +71,10 @@ def preload() -> None:
 
     get_resolver().url_patterns  # noqa: B018  (imports the URLconf: views, serializers, admin)
     load_command_class("runs", "qcluster")
+    for module in WEB_MODULES:
+        importlib.import_module(module)
+    if "twisted.internet.reactor" in sys.modules:
+        raise RuntimeError("the zygote must not install a Twisted reactor")
     for connection in connections.all(initialized_only=True):
         connection.close()
     if threading.active_count() != 1:

@@ -5,7 +5,8 @@ import pytest
 from django.test import Client
 
 from accounts.models import AuditEntry, Role, User
-from accounts.oidc import OidcBackend, sso_role
+from accounts.oidc import sso_role
+from accounts.oidc_backend import OidcBackend
 from tests.support.clients import PASSWORD, login
 
 pytestmark = pytest.mark.django_db
@@ -23,6 +24,10 @@ SSO = {
 def sso(settings):
     for key, value in SSO.items():
         setattr(settings, key, value)
+    settings.AUTHENTICATION_BACKENDS = [  # as settings list them with an issuer configured
+        *settings.AUTHENTICATION_BACKENDS,
+        "accounts.oidc_backend.OidcBackend",
+    ]
     return settings
 
 
