@@ -359,11 +359,11 @@ Q_CLUSTER = {
     "ack_failures": True,
     "save_limit": 200,
     "catch_up": False,
-    # idle costs (docs/architecture.md, "Read paths and idle"): the pusher asks the ORM broker
-    # once a second (a drain's successor is queued 3 s ahead: runs.engine.drain.HANDOFF), the
-    # Sentinel checks its processes every 2 s, and runs no django-q2 schedules (the minute tick
-    # is TaskFlow's own)
-    "poll": 1.0,
+    # idle costs (docs/architecture.md, "Read paths and idle"): the ORM broker's pusher waits
+    # for a wake-up sent with each delivery, not django-q2's poll (0: the library's dequeue
+    # returns at once, runs/engine/sentinel.py waits), the Sentinel checks its processes every
+    # 2 s, and runs no django-q2 schedules (the minute tick is TaskFlow's own)
+    "poll": 0,
     "guard_cycle": 2.0,
     "scheduler": False,
     "recycle": 1000,
@@ -374,6 +374,7 @@ if CONFIG.redis_url:
     Q_CLUSTER["redis"] = CONFIG.redis_url
 else:
     Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["broker_class"] = "runs.engine.sentinel.OrmBroker"
 
 SMTP_DEFAULTS = {
     "server": CONFIG.smtp_server or "",

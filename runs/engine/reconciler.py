@@ -27,7 +27,7 @@ from runs.models import Run, RunStatus, WorkerHeartbeat, WorkerRole
 
 logger = logging.getLogger("taskflow.reconciler")
 
-DISPATCH_SECONDS = 2.0  # a retiring drain is replaced within this (+ the pusher's poll)
+DISPATCH_SECONDS = 2.0  # a retiring drain is replaced within this (its enqueue wakes the pusher)
 DISPATCH_IN_FLIGHT_SECONDS = 10.0  # a delivered drain starts well within this
 
 

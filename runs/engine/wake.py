@@ -1,9 +1,12 @@
-"""Wake lingering drain loops at once when a run is queued (no 0.2 s polling).
+"""Wake lingering drain loops at once when a run is queued, and django-q2's pusher when a
+delivery is queued (no polling at idle).
 
 Each lingering drain binds a Unix datagram socket under DATA_DIR/wake/ (or, when that path is
 too long for a socket address, a private directory in /tmp named after it); `wake_workers()`
-sends one byte to each. Dead sockets are unlinked; the drains also poll the database every second,
-so a lost datagram (or a drain on another host) only costs latency.
+sends one byte to each. The cluster's pusher binds one too (runs/engine/sentinel.py), named
+after its cluster process, whose enqueues wake it (`wake_pusher()`). Dead sockets are unlinked;
+the drains also poll the database every second and the pusher its queue every few, so a lost
+datagram (or a drain on another host) only costs latency.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from pathlib import Path
 from django.conf import settings
 
 SUN_PATH_MAX = 107  # bytes in a Unix socket's address (sockaddr_un.sun_path, less the NUL)
-SOCKET_NAME_MAX = len("drain-4194304-abcdef.sock")  # the longest name a drain binds
+DRAIN, PUSHER = "drain", "pusher"  # who binds a socket: its name begins with this
+SOCKET_NAME_MAX = len("pusher-4194304-abcdef.sock")  # the longest name one binds
 
 
 def wake_dir() -> Path:
@@ -34,16 +38,23 @@ def wake_dir() -> Path:
 
 
 class WakeSocket:
-    """The receiving end a drain waits on (fileno() works with select)."""
+    """The receiving end a drain (or the pusher) waits on (fileno() works with select)."""
 
-    def __init__(self):
-        self.path = wake_dir() / f"drain-{os.getpid()}-{os.urandom(3).hex()}.sock"
+    def __init__(self, kind: str = DRAIN, owner: int | None = None):
+        owner = os.getpid() if owner is None else owner
+        self.path = wake_dir() / f"{kind}-{owner}-{os.urandom(3).hex()}.sock"
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.path))
         self.sock.setblocking(False)
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    def nudge(self) -> None:
+        """Wake whoever waits on this socket (from another thread of the same process)."""
+        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        with sender, contextlib.suppress(OSError):  # a full queue is awake already
+            sender.sendto(b"!", str(self.path))
 
     def drain(self) -> None:
         """Discard pending wake-ups (one pass over the queue covers them all)."""
@@ -59,6 +70,17 @@ class WakeSocket:
 
 def wake_workers() -> int:
     """Nudge every lingering drain on this host; returns how many were reached."""
+    return _wake(DRAIN)
+
+
+def wake_pusher() -> int:
+    """Nudge the pusher of this cluster: it queued a delivery. Only ours: during a restart the
+    cluster handing over also has a pusher, which would take the delivery its busy worker
+    cannot start (it looks at the queue only every few seconds)."""
+    return _wake(f"{PUSHER}-{os.getpid()}")
+
+
+def _wake(kind: str) -> int:
     try:
         entries = list(os.scandir(wake_dir()))
     except OSError:
@@ -67,7 +89,7 @@ def wake_workers() -> int:
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
         sender.setblocking(False)
         for entry in entries:
-            if not entry.name.endswith(".sock"):
+            if not (entry.name.startswith(f"{kind}-") and entry.name.endswith(".sock")):
                 continue
             try:
                 sender.sendto(b"!", entry.path)

@@ -133,7 +133,7 @@ def test_a_restart_refuses_nothing_and_interrupts_no_job(short_tmp, processes, t
     poller.join(60)
     assert poller.failures == []
     assert poller.answered > answered_after_restart
-    assert "Traceback" not in taskflow.log()
+    assert "Traceback" not in taskflow.log(), taskflow.log()
     assert taskflow.stop() == 0
 
 

@@ -5,6 +5,7 @@ worker, a first sample soon after the start. Real bash through the real executor
 from __future__ import annotations
 
 import ctypes
+import sys
 
 import pytest
 
@@ -15,9 +16,11 @@ from tests.runs.helpers import run_script
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
 MIB = 1024 * 1024
-# burns `seconds` of CPU time (not wall time: the same on an idle or a loaded machine)
+# burns `seconds` of CPU time (not wall time: the same on an idle or a loaded machine); the
+# interpreter by its path and without site (-S): `python3` on PATH may be a version manager's
+# shell shim, whose own start-up costs ~0.2 s of CPU per process
 BURN = (
-    "python3 -c 'import time\nstart = time.process_time()\n"
+    f"{sys.executable} -S -c 'import time\nstart = time.process_time()\n"
     "while time.process_time() < start + {seconds}: pass'"
 )
 

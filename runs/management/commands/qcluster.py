@@ -28,6 +28,7 @@ from runs.engine.reconciler import (
     drains_interrupt,
     reconcile_step,
 )
+from runs.engine.sentinel import sentinel_install
 from runs.engine.tick import tick_steps
 from runs.seams import cluster_steps_wanted
 from taskflow_site.lib.dbcheck import log_database_pragmas
@@ -102,10 +103,11 @@ class Command(BaseCommand):
             Conf.WORKERS = options["workers"]
         stop = threading.Event()
         handover = threading.Event()
-        # django-q2 forks its Sentinel here, and the Sentinel its workers, monitor and pusher:
-        # each dies with the process that forked it, even by SIGKILL, so none outlives this
-        # cluster (docs/architecture.md, record 13)
+        # django-q2 forks its Sentinel here, and the Sentinel its workers (its pusher and monitor
+        # are threads of it: runs/engine/sentinel.py): each dies with the process that forked it,
+        # even by SIGKILL, so none outlives this cluster (docs/architecture.md, record 13)
         multiprocessing.util.register_after_fork(self, _die_with_parent)
+        sentinel_install()
         cluster = Cluster()
         # Cluster.__init__ installs handlers that stop only the Sentinel; ours stop the loop
         # too, and the loop stops the Sentinel on its way out. HANDOVER_SIGNAL: a new cluster
