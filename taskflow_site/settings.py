@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from taskflow_site import VERSION as RELEASE
 from taskflow_site.config import ConfigError, ensure_secret, load_config
 from taskflow_site.lib.jobuser import job_user_error
 from taskflow_site.lib.private import private_dir
@@ -48,7 +49,7 @@ if DEBUG:  # `kill -USR1 <pid>` dumps every thread's stack to the log (taskflow_
     install_stack_dump_signal()
 ALLOWED_HOSTS = CONFIG.allowed_hosts
 CSRF_TRUSTED_ORIGINS = CONFIG.csrf_trusted_origins
-VERSION = "0.1.0"
+VERSION = RELEASE
 
 INSTALLED_APPS = [
     # runserver's ASGI server; it imports Twisted, autobahn and pyOpenSSL (~14 MB a process),

@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import ctypes
 import errno
+import http.client
 import json
 import os
 import signal
@@ -16,8 +17,7 @@ import stat
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from pathlib import Path
 
 import psutil
@@ -194,20 +194,28 @@ def served_host(config: Config) -> str | None:
 
 
 def http_get(url: str, timeout: float = 5.0, host: str | None = None) -> tuple[int, dict]:
-    """(status, JSON body) — status 0 when nothing answers."""
-    if not url.startswith("http://"):
+    """(status, JSON body) — status 0 when nothing answers. http.client, not urllib.request:
+    the supervisor keeps what it imports for the server's whole life, and urllib.request's
+    openers cost it ~1 MiB more (docs/architecture.md, "Idle ≈ 0")."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
         raise ValueError(f"not an http URL: {url}")
-    request = urllib.request.Request(url, headers={"Host": host} if host else {})  # noqa: S310
+    target = parts.path or "/"
+    if parts.query:
+        target += f"?{parts.query}"
+    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http)
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        try:
-            return exc.code, json.loads(exc.read() or b"{}")
-        except ValueError:
-            return exc.code, {}
-    except (OSError, ValueError):
+        connection.request("GET", target, headers={"Host": host} if host else {})
+        response = connection.getresponse()
+        status, body = response.status, response.read()
+    except (OSError, http.client.HTTPException):
         return 0, {}
+    finally:
+        connection.close()
+    try:
+        return status, json.loads(body or b"{}")
+    except ValueError:
+        return status, {}
 
 
 def process_tree(pid: int) -> list[psutil.Process]:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from taskflow_site import VERSION
 from taskflow_site.cli.children import base_url, child_environ, django_command, http_get
 from taskflow_site.cli.daemon import (
     cmd_restart,
@@ -21,7 +22,7 @@ from taskflow_site.cli.daemon import (
     write_pid,
 )
 from taskflow_site.cli.output import Out
-from taskflow_site.cli.parser import COMMANDS, build_parser, version
+from taskflow_site.cli.parser import COMMANDS, build_parser
 from taskflow_site.cli.supervisor import Supervisor
 from taskflow_site.config import KEYS, Config
 from taskflow_site.lib.jobuser import isolation
@@ -60,7 +61,7 @@ def cmd_health(args, config: Config, out: Out) -> int:
 
 
 def cmd_version(args, config: Config | None, out: Out) -> int:
-    out.say(f"taskflow {version()} (Python {sys.version.split()[0]})")
+    out.say(f"taskflow {VERSION} (Python {sys.version.split()[0]})")
     return 0
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 
 from taskflow_site.config import Config, load_config
 
@@ -26,13 +24,6 @@ COMMANDS = {
 
 # flag dest -> config key; every flag is also handed to children as TASKFLOW_<KEY>
 FLAG_KEYS = ("port", "host", "db_path", "data_dir", "log_level", "no_color", "workers", "debug")
-
-
-def version() -> str:
-    try:
-        return package_version("taskflow")
-    except PackageNotFoundError:
-        return "0.1.0"
 
 
 class UsageError(Exception):

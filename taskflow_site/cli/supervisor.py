@@ -17,6 +17,7 @@ import time
 
 import psutil
 
+from taskflow_site import VERSION
 from taskflow_site.cli.children import (
     ForkedChild,
     PortInUse,
@@ -34,7 +35,6 @@ from taskflow_site.cli.children import (
     stop_everything,
 )
 from taskflow_site.cli.output import Out
-from taskflow_site.cli.parser import version
 from taskflow_site.config import Config
 from taskflow_site.lib.jobuser import isolation, job_user_error
 
@@ -239,7 +239,7 @@ class Supervisor:
         status, setup = http_get(f"{url}/setup/status", timeout=2, host=served_host(self.config))
         if status == 200 and (setup.get("data") or {}).get("needsSetup"):
             self.out.say(f"No user exists yet: open {url}/setup to create the first admin.")
-        self.out.ok(f"TaskFlow {version()} is ready: {url}/")
+        self.out.ok(f"TaskFlow {VERSION} is ready: {url}/")
 
     def reload(self) -> None:
         """A new web process and cluster take over; the old ones finish and exit. The socket
@@ -293,7 +293,7 @@ class Supervisor:
         if self.config.debug:  # children dump their threads' stacks (faulthandler, settings)
             signal.signal(signal.SIGUSR1, self._forward_stack_dump)
         url = base_url(self.config)
-        self.out.say(f"Starting TaskFlow {version()} on {url}")
+        self.out.say(f"Starting TaskFlow {VERSION} on {url}")
         if job_user_error(self.config.job_user):
             self.out.error(f"job_user: {job_user_error(self.config.job_user)}")
             return 1

@@ -52,8 +52,8 @@ def provider(processes) -> str:
     argv = [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--user-claims", json.dumps(ALICE)]
     argv += ["--user-claims", json.dumps(BOB)]
-    processes.start("oidc-provider", argv)
-    wait_for_port(port)
+    proc = processes.start("oidc-provider", argv)
+    wait_for_port(port, proc)
     return f"http://127.0.0.1:{port}"
 
 
@@ -68,8 +68,8 @@ def start_taskflow(processes, issuer: str, **extra: str) -> str:
         **extra,
     )
     argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    processes.start(f"daphne-{port}", [*argv, "taskflow_site.asgi:application"], env)
-    wait_for_port(port)
+    proc = processes.start(f"daphne-{port}", [*argv, "taskflow_site.asgi:application"], env)
+    wait_for_port(port, proc)
     return f"http://127.0.0.1:{port}"
 
 

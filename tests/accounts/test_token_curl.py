@@ -41,8 +41,8 @@ def server(processes) -> str:
         pytest.skip("curl is not installed")
     port = free_port()
     argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    processes.start("daphne", [*argv, "taskflow_site.asgi:application"], child_env())
-    wait_for_port(port)
+    proc = processes.start("daphne", [*argv, "taskflow_site.asgi:application"], child_env())
+    wait_for_port(port, proc)
     return f"http://127.0.0.1:{port}"
 
 

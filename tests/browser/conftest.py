@@ -36,7 +36,7 @@ def live_server_url(processes, transactional_db) -> str:
         pytest.skip(f"{CHROMIUM} is not installed")
     port = free_port()
     env = child_env(TASKFLOW_METRICS_INTERVAL="0.5")
-    processes.start(
+    web = processes.start(
         "daphne",
         [
             sys.executable,
@@ -51,7 +51,7 @@ def live_server_url(processes, transactional_db) -> str:
         env,
     )
     processes.manage("qcluster", "qcluster", env=env)
-    wait_for_port(port)
+    wait_for_port(port, web)
     return f"http://127.0.0.1:{port}"
 
 

@@ -2,11 +2,14 @@
 
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
+from taskflow_site import VERSION
 from taskflow_site.cli import main
-from taskflow_site.cli.parser import COMMANDS, version
+from taskflow_site.cli.parser import COMMANDS
 
 
 def test_it_prints_every_command_in_help(capsys):
@@ -32,9 +35,14 @@ def test_it_refuses_help_for_an_unknown_command(capsys):
 
 def test_it_prints_the_version(capsys):
     assert main(["version"]) == 0
-    assert capsys.readouterr().out.startswith(f"taskflow {version()}")
+    assert capsys.readouterr().out.startswith(f"taskflow {VERSION}")
     assert main(["--version"]) == 0
-    assert version() in capsys.readouterr().out
+    assert VERSION in capsys.readouterr().out
+
+
+def test_the_version_is_the_release_pyproject_names():
+    with open(Path(__file__).resolve().parents[2] / "pyproject.toml", "rb") as handle:
+        assert tomllib.load(handle)["project"]["version"] == VERSION
 
 
 @pytest.mark.parametrize(

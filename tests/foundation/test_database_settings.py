@@ -59,6 +59,6 @@ def test_the_web_and_the_worker_processes_report_their_settings(sqlite_only, pro
         lambda: pattern.search(processes.log_text("cluster")), timeout=90, message="pragmas"
     )
     assert_sqlite_settings(json.loads(found.group(2)))
-    wait_for_port(port, timeout=90)
+    wait_for_port(port)
     _, body = http_get(f"http://127.0.0.1:{port}/health", timeout=30)
     assert_sqlite_settings(body["database"])

@@ -35,7 +35,7 @@ def test_twenty_concurrent_setups_make_exactly_one_admin(processes):
     port = free_port()
     argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
     processes.start("web", [*argv, "taskflow_site.asgi:application"])
-    wait_for_port(port, timeout=90)
+    wait_for_port(port)
     barrier = threading.Barrier(20)
     results = []
 

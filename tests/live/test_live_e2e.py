@@ -31,10 +31,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 def daphne(processes):
     port = free_port()
     daphne_bin = str(Path(sys.executable).with_name("daphne"))
-    processes.start(
+    proc = processes.start(
         "daphne", [daphne_bin, "-b", "127.0.0.1", "-p", str(port), "taskflow_site.asgi:application"]
     )
-    wait_for_port(port)
+    wait_for_port(port, proc)
     return port
 
 

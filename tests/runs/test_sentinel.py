@@ -3,6 +3,7 @@ are threads of the Sentinel, and the ORM broker's pusher sleeps until a delivery
 
 from __future__ import annotations
 
+import os
 import threading
 
 import psutil
@@ -34,11 +35,9 @@ def test_the_pusher_sleeps_until_its_cluster_queues_a_delivery(monkeypatch):
     thread = threading.Thread(target=pusher, daemon=True)
     thread.start()
     assert looked.wait(30)
-    wait_for(
-        lambda: any(p.name.startswith("pusher-") for p in wake_dir().iterdir()),
-        timeout=30,
-        message="the pusher's wake socket",
-    )
+    wait_for(lambda: broker.wake is not None, timeout=30, message="the pusher's wake socket")
+    bound = broker.wake.path
+    assert bound.parent == wake_dir() and bound.name.startswith(f"pusher-{os.getpid()}-")
 
     broker.enqueue(SignedPackage.dumps({"id": "delivery", "func": "print"}))
 
@@ -46,7 +45,7 @@ def test_the_pusher_sleeps_until_its_cluster_queues_a_delivery(monkeypatch):
     assert not thread.is_alive(), "the pusher slept through the delivery"
     ((_, package),) = found
     assert SignedPackage.loads(package)["id"] == "delivery"
-    assert not any(p.name.startswith("pusher-") for p in wake_dir().iterdir())  # closed
+    assert not bound.exists()  # closed with the pusher's loop
 
 
 @pytest.mark.parametrize("attempt", range(20))

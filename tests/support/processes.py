@@ -125,8 +125,13 @@ def wait_for(predicate, timeout: float = 20, interval: float = 0.05, message: st
     raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
 
 
-def wait_for_port(port: int, timeout: float = 30) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 90) -> None:
+    """Until something listens on the port; fails at once if `proc`, the server starting to
+    listen there, has exited (the timeout only bounds a start on a very loaded machine)."""
+
     def connectable():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the server for port {port} exited with {proc.returncode}")
         with socket.socket() as sock:
             sock.settimeout(0.2)
             return sock.connect_ex(("127.0.0.1", port)) == 0
