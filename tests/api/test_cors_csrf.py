@@ -1,15 +1,13 @@
 """E9 CORS (allow-all never with credentials) and E10 CSRF on session-authenticated writes."""
 
 import os
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tests.support.clients import CSRF_SECRET
+from tests.support.processes import python_output
 
 pytestmark = pytest.mark.django_db
 
@@ -20,17 +18,7 @@ def _settings_in_child(**env) -> str:
         "from django.conf import settings as s;"
         "print(getattr(s, 'CORS_ALLOW_ALL_ORIGINS', False), s.CORS_ALLOW_CREDENTIALS)"
     )
-    child_env = {**os.environ, **env}
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=child_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=settings.BASE_DIR,
-        check=True,
-    )
-    return result.stdout.strip()
+    return python_output(code, {**os.environ, **env})
 
 
 def test_allowed_origins_star_never_enables_credentials():

@@ -1,13 +1,11 @@
 """What the zygote loads into the image its children share (issue 14, idle footprint)."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 from django.db import connection
 
-from tests.support.processes import child_env
+from tests.support.processes import child_env, python_output
 
 MODULES = ["psycopg", "twisted.web.http", "autobahn.twisted.websocket"]
 MODULES += ["twisted.internet.reactor", "daphne.server", "requests", "mozilla_django_oidc.auth"]
@@ -23,15 +21,7 @@ print(json.dumps({{n: state.get(sys.modules.get(n, False), "loaded") for n in {M
 
 def preloaded(tmp_path, **extra: str) -> dict[str, str]:
     env = child_env(TASKFLOW_DATA_DIR=str(tmp_path), TASKFLOW_CONFIG="/dev/null", **extra)
-    probe = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert probe.returncode == 0, probe.stderr
-    return json.loads(probe.stdout.splitlines()[-1])
+    return json.loads(python_output(PROBE, env).splitlines()[-1])
 
 
 @pytest.mark.django_db

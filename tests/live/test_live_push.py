@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import subprocess
-import sys
 import threading
 import uuid
 
@@ -16,7 +14,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from runs import live
-from tests.support.processes import ROOT
+from tests.support.processes import python_output
 
 pytestmark = pytest.mark.redis
 
@@ -107,11 +105,7 @@ def _layer_prefix(redis_url: str) -> str:
     )
     env = {**os.environ, "REDIS_URL": redis_url}
     env.pop("TASKFLOW_REDIS_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    return python_output(code, env)
 
 
 def test_installs_on_other_redis_databases_do_not_hear_each_other():

@@ -115,6 +115,21 @@ def kill_tree(pid: int) -> None:
             proc.kill()
 
 
+def python_output(code: str, env: dict[str, str], timeout: float = 120) -> str:
+    """What `python -c code` prints in a child of its own (settings read afresh from `env`);
+    fails the test with the child's stderr when it does not succeed."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def wait_for(predicate, timeout: float = 20, interval: float = 0.05, message: str = ""):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
