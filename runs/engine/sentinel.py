@@ -92,8 +92,9 @@ class Sentinel(django_q.cluster.Sentinel):
 
     def stop(self):
         self.event_out.set()  # the pusher's loop ends after its wait: cut that short
-        if isinstance(self.broker, OrmBroker) and self.broker.wake is not None:
-            self.broker.wake.nudge()
+        wake = self.broker.wake if isinstance(self.broker, OrmBroker) else None
+        if wake is not None:  # (a pusher that has just ended closed it: nudge() then no-ops)
+            wake.nudge()
         super().stop()
 
     def spawn_pusher(self) -> _Loop:
