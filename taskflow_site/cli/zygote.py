@@ -27,6 +27,7 @@ import time
 import traceback
 
 import django
+from django.conf import settings
 from django.core.management import call_command, load_command_class
 from django.db import connections
 from django.urls import get_resolver
@@ -58,8 +59,6 @@ TITLES = {"web": "-m taskflow_site.cli.web", "qcluster": "-m django qcluster"}
 
 
 def preload() -> None:
-    from django.conf import settings
-
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         sys.modules.update(dict.fromkeys(POSTGRES_DRIVERS))
     if "accounts.oidc_backend.OidcBackend" not in settings.AUTHENTICATION_BACKENDS:
