@@ -1,11 +1,13 @@
 """The drain loop a django-q2 worker runs: claim, execute, repeat; linger for wake-ups.
 
 A delivery means "drain": keep a "worker" heartbeat fresh, claim the best pending run, execute
-it, and when nothing is due wait on the wake socket (1 s database poll as a fallback). Shortly
-before its linger time or delivery budget (Q_CLUSTER timeout) ends it marks itself retired so
-the dispatcher queues a successor behind it (no gap). On SIGTERM it ends the current run as
-"interrupted" and returns; on HANDOVER_SIGNAL (a new cluster takes over) it finishes the
-current run, claims nothing more and returns.
+it, and when nothing is due wait on the wake socket (a database look every POLL_SECONDS as a
+fallback). Runs due back to back overlap by one commit: the next run is claimed before the
+previous one's final commit, which is made once the next has started (drain_claimed).
+Shortly before its linger time or delivery budget (Q_CLUSTER timeout) ends it marks itself
+retired so the dispatcher queues a successor behind it (no gap). On SIGTERM it ends the
+current run as "interrupted" and returns; on HANDOVER_SIGNAL (a new cluster takes over) it
+finishes the current run, claims nothing more and returns.
 """
 
 from __future__ import annotations
@@ -17,12 +19,19 @@ import signal
 import time
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, OperationalError
 from django.utils import timezone
 
 from jobs.models import Job
 from runs.engine import process
-from runs.engine.claim import BudgetExceeded, pending_due, run_claim, run_finish, run_mark_lost
+from runs.engine.claim import (
+    BudgetExceeded,
+    finish_is_plain,
+    pending_due,
+    run_claim,
+    run_finish,
+    run_mark_lost,
+)
 from runs.engine.executor import Executor
 from runs.engine.heartbeats import executor_lock, heartbeat_beat, process_name
 from runs.engine.wake import WakeSocket
@@ -59,7 +68,7 @@ class Drain:
         self.retired = False
         self.over_budget = False
         self.registered = False
-        self.current_run_id = None
+        self.held_error: Exception | None = None  # a held run's final commit failed
         self.jobs: dict = {}
         self.next_beat = 0.0
         self.wake: WakeSocket | None = None
@@ -152,9 +161,7 @@ class Drain:
                 disk_full_report("claiming a run")
             idle = run is None
             if run is not None:
-                # each finish claims the next run in its own transaction (one commit per run)
-                while run is not None:
-                    run = self.execute(run, claim_next=True)
+                self.drain_claimed(run)
                 if self.retired or self.over_budget or self.handing_over:
                     return  # over budget: a fresh delivery (full budget) takes it
                 idle = True  # the last finish found nothing due: read before claiming again
@@ -177,54 +184,117 @@ class Drain:
             if ready:
                 wake.drain()
 
-    def execute(self, run: Run, on_block=None, *, claim_next: bool = False) -> Run | None:
-        """Execute a claimed run to its final commit; with claim_next, returns the next run
-        claimed in that commit (None when nothing is due, or when retired/stopping)."""
-        self._attach_job(run)  # before the executor reads run.job (the job's secrets)
-        executor = Executor(
-            run,
-            worker=self.worker,
-            stop_requested=lambda: self.stopping,
-            on_block=on_block,
-            worker_beat=self.beat_if_due,
-        )
-        self.current_run_id = run.pk
-        # this process's lock (held for its life) names the run until the final commit: the
-        # local reconciler never calls this run lost while we are alive, however stale the
-        # heartbeat gets (busy machine, long write lock)
-        lock = self.lock = self.lock or executor_lock(self.worker)
-        lock.mark(run.pk)
+    def execute(self, run: Run, on_block=None) -> None:
+        """Execute one claimed run to its final commit."""
+        outcome = self._execute(run, on_block=on_block)
+        if outcome is not None:
+            self._finish(run, outcome, claim=False)
+            self.lock.mark(None)
+
+    def drain_claimed(self, run: Run) -> None:
+        """Execute `run` and every run due after it, back to back.
+
+        The next run is claimed in a short transaction of its own before this one's final
+        commit, and that commit is made once the next run has started, while its child runs:
+        no run waits on the previous one's commit. Where the next run has to come after this
+        commit (a run of the same job queued behind this one, a retry or follow-up this
+        finish creates) or nothing else is due, the finish claims the next run in its own
+        transaction instead (one commit for both)."""
+        held = None  # (run, outcome): executed; committed once the next run has started
+        while run is not None:
+            outcome = self._execute(run, held=held)
+            held = None
+            if self.held_error is not None:  # the previous commit failed: as a finish fails
+                error, self.held_error = self.held_error, None
+                if outcome is not None:
+                    self._finish(run, outcome, claim=False)
+                raise error
+            if outcome is None:
+                return
+            ahead = self._claim_ahead(run, outcome)
+            if ahead is not None:
+                held, run = (run, outcome), ahead
+                continue
+            run = self._finish(run, outcome, claim=True).next_run
+            if run is None:
+                self.lock.mark(None)
+
+    def _claim_ahead(self, run: Run, outcome) -> Run | None:
+        """The next run, claimed before `run`'s final commit when that commit can wait."""
+        if self.retired or self.stopping or self.handing_over:
+            return None
+        if not finish_is_plain(run, outcome):  # what the finish queues may be the next run
+            return None
         try:
+            return run_claim(worker=self.worker, budget_seconds=self.budget_left())
+        except BudgetExceeded:
+            self.over_budget = True
+        except OperationalError:  # busy past the timeout, disk full: the finish retries
+            pass
+        return None
+
+    def _execute(self, run: Run, *, on_block=None, held=None):
+        """Execute a claimed run to its Outcome (None when the executor failed: the run is
+        marked lost). `held`'s final commit is made as soon as this run has started."""
+        waiting = [held] if held is not None else []
+
+        def finish_held() -> None:
+            if waiting:
+                self._finish_held(*waiting.pop(), current=run)
+
+        # this process's lock (held for its life) names the runs until their final commits:
+        # the local reconciler never calls one lost while we are alive, however stale the
+        # heartbeat gets (busy machine, long write lock)
+        self.lock = self.lock or executor_lock(self.worker)
+        self.lock.mark(run.pk, held[0].pk if held else None)
+        try:
+            self._attach_job(run)  # before the executor reads run.job (the job's secrets)
+            executor = Executor(
+                run,
+                worker=self.worker,
+                stop_requested=lambda: self.stopping,
+                on_block=on_block,
+                worker_beat=self.beat_if_due,
+                on_started=finish_held,
+            )
             try:
                 outcome = executor.execute()
             except Exception:
                 logger.exception("executor failed on run %s", run.pk)
-
                 run_mark_lost(run=run, reason="executor error (see the worker log)")
-                return None
+                outcome = None
             finally:
-                self.current_run_id = None
                 if self.registered:  # a drain worker's children are all runs': no zombie stays
                     process.reap_zombies()
-            claim = None
-            if claim_next and not (self.retired or self.stopping or self.handing_over):
-                claim = {"worker": self.worker, "budget_seconds": self.budget_left()}
-            finished = self._finish(run, outcome, claim)
-            self.executed += 1
         finally:
-            lock.mark(None)
-        self.over_budget = finished.over_budget
-        return finished.next_run
+            finish_held()  # the executor failed before the run started
+        if outcome is None:
+            self.lock.mark(None)
+        return outcome
 
-    def _finish(self, run: Run, outcome, claim: dict | None):
-        """run_finish, retried while SQLite stays locked past its busy timeout (a run that
-        ended is never left "running" because another process held the write lock)."""
-        from django.db import OperationalError
+    def _finish_held(self, run: Run, outcome, *, current: Run) -> None:
+        """The held run's final commit; an error is raised after the current run's end."""
+        try:
+            self._finish(run, outcome, claim=False)
+        except Exception as exc:
+            logger.exception("run %s: its final commit failed", run.pk)
+            self.held_error = exc
+        self.lock.mark(current.pk)
 
+    def _finish(self, run: Run, outcome, *, claim: bool):
+        """run_finish (with `claim`, of the next run too unless we take nothing more),
+        retried while SQLite stays locked past its busy timeout (a run that ended is never
+        left "running" because another process held the write lock)."""
+        claim_next = None
+        if claim and not (self.retired or self.stopping or self.handing_over or self.over_budget):
+            claim_next = {"worker": self.worker, "budget_seconds": self.budget_left()}
         started = time.monotonic()
         while True:
             try:
-                return run_finish(run=run, outcome=outcome, worker=self.worker, claim_next=claim)
+                finished = run_finish(
+                    run=run, outcome=outcome, worker=self.worker, claim_next=claim_next
+                )
+                break
             except OperationalError as exc:
                 if is_disk_full(exc) and not self.stopping:  # held until space returns
                     disk_full_report(f"run {run.pk} final status")
@@ -234,6 +304,9 @@ class Drain:
                     raise
                 logger.warning("run %s: database busy while finishing; retrying", run.pk)
                 time.sleep(0.2)
+        self.executed += 1
+        self.over_budget = self.over_budget or finished.over_budget
+        return finished
 
     def _attach_job(self, run: Run) -> None:
         """Runs of one job in a row share its row for a second or two (notifications read it

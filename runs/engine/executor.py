@@ -65,8 +65,10 @@ class Executor:
         stop_requested: Callable[[], bool] = lambda: False,
         on_block: Callable[[Block], None] | None = None,
         worker_beat: Callable[[], None] | None = None,
+        on_started: Callable[[], None] | None = None,
     ):
         self.run = run
+        self.on_started = on_started
         self.run_id = str(run.pk)
         self.start_error = ""
         try:
@@ -196,16 +198,26 @@ class Executor:
         )
         kind = self.spec.kind
         code = None
-        if self.start_error:
-            self.system(f"cannot start: {self.start_error}")
-        elif kind == "http":
-            code = self._execute_http()
-        elif kind in {"shell", "command"}:
-            code = self._execute_process()
-        else:
-            self.system(f"unknown run kind {kind!r}: nothing executed")
-            self.start_error = f"unknown run kind {kind!r}"
+        try:
+            if self.start_error:
+                self.system(f"cannot start: {self.start_error}")
+            elif kind == "http":
+                code = self._execute_http()
+            elif kind in {"shell", "command"}:
+                code = self._execute_process()
+            else:
+                self.system(f"unknown run kind {kind!r}: nothing executed")
+                self.start_error = f"unknown run kind {kind!r}"
+        finally:
+            self._started()  # a run that never started: at its end
         return self._outcome(code)
+
+    def _started(self) -> None:
+        """The run is under way (its child spawned, or its request about to go out): what
+        waited for that goes now, once (the drain commits the previous run's finish)."""
+        hook, self.on_started = self.on_started, None
+        if hook is not None:
+            hook()
 
     def _tick(self) -> None:
         """Periodic work shared by the process loop and HTTP runs."""
@@ -231,6 +243,7 @@ class Executor:
         return batched
 
     def _execute_http(self) -> int | None:
+        self._started()
         started = time.monotonic()
 
         def emit(stream: str, text: str) -> None:
@@ -301,6 +314,7 @@ class Executor:
         self.pgid = proc.pid
         self.usage.started(proc.pid)
         try:
+            self._started()  # while the child runs (its output waits in the pipes)
             return self._supervise(proc)
         finally:
             for stream in (proc.stdout, proc.stderr):

@@ -301,6 +301,10 @@ def kill_run_processes(
 
 LOCK_SUFFIX = ".lock"
 RUN_ID_BYTES = 36  # a run id as text (a UUID)
+# a drain holds two runs at a time for a moment: the one it executes and the one whose final
+# commit waits until that one started (runs.engine.drain)
+LOCK_RUNS = 2
+LOCK_BYTES = LOCK_RUNS * (RUN_ID_BYTES + 1)
 
 
 def lock_file_name(worker: str) -> str:
@@ -310,8 +314,9 @@ def lock_file_name(worker: str) -> str:
 
 class WorkerLock:
     """An flock a process that executes runs holds for its whole life, on one file named after
-    its worker name ("host:pid", what Run.worker records); the id of the run it is executing
-    is written in the file (blank between runs): one pwrite per run, no file per run.
+    its worker name ("host:pid", what Run.worker records); the ids of the runs it holds (the one
+    it executes and the one it is finishing) are written in the file (blank between runs): one
+    pwrite per run, no file per run.
 
     The reconciler on the same host asks `worker_holds()` before declaring a run lost: a stale
     heartbeat only means the executor could not write (a busy machine, a long SQLite write
@@ -344,12 +349,12 @@ class WorkerLock:
                 os.close(fd)
         return True
 
-    def mark(self, run_id=None) -> None:
-        """The run this process executes from now on (None: none)."""
+    def mark(self, *run_ids) -> None:
+        """The runs this process holds from now on (None or nothing: none)."""
         if self.fd is not None:
-            text = str(run_id) if run_id is not None else ""
+            text = " ".join(str(run_id) for run_id in run_ids if run_id is not None)
             with contextlib.suppress(OSError):
-                os.pwrite(self.fd, text.ljust(RUN_ID_BYTES).encode(), 0)
+                os.pwrite(self.fd, text.ljust(LOCK_BYTES).encode(), 0)
 
     def release(self) -> None:
         if self.fd is None:
@@ -361,16 +366,16 @@ class WorkerLock:
 
 
 def worker_holds(path: str, run_id) -> bool:
-    """Does a live process hold the lock at `path` while executing `run_id` right now?"""
+    """Does a live process hold the lock at `path` while it holds `run_id` right now?"""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:  # held: by the process executing which run?
+    except BlockingIOError:  # held: by the process holding which runs?
         try:
-            return os.pread(fd, RUN_ID_BYTES, 0).decode().strip() == str(run_id)
+            return str(run_id) in os.pread(fd, LOCK_BYTES, 0).decode().split()
         except (OSError, UnicodeDecodeError):
             return False
     except OSError:

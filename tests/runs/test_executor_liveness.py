@@ -1,6 +1,6 @@
 """A run whose executor is alive is never reconciled as lost, however stale its heartbeat:
-the executing process holds a lock for its life, names in it the run it executes until the
-final commit, and the reconciler asks it."""
+the executing process holds a lock for its life, names in it the runs it holds until their
+final commits, and the reconciler asks it."""
 
 from __future__ import annotations
 
@@ -65,6 +65,21 @@ def test_it_reconciles_a_held_run_once_it_is_stale_past_its_timeout():
     assert run.status == RunStatus.FAILURE
 
 
+def test_it_leaves_both_runs_alone_while_the_executor_holds_two():
+    """A drain holds the run it executes and the previous one until that one's final commit
+    (made once the next has started): the lock names both."""
+    finishing, executing = _stale_run(), _stale_run()
+    lock = executor_lock(WORKER)
+    lock.mark(executing.pk, finishing.pk)
+    try:
+        reconcile_step()
+    finally:
+        lock.mark(None)
+    for run in (finishing, executing):
+        run.refresh_from_db()
+        assert run.status == RunStatus.RUNNING
+
+
 def test_it_does_not_trust_a_lock_that_names_another_run():
     run = _stale_run()
     other = _stale_run()
@@ -81,7 +96,7 @@ def test_it_does_not_trust_a_lock_that_names_another_run():
 @pytest.mark.django_db(transaction=True)
 def test_it_holds_the_lock_while_the_script_runs_and_lets_go_of_the_run_after_the_finish():
     path = executor_lock(WORKER).path
-    run = run_script(f'flock -n "{path}" true; echo "free=$?"; cat "{path}"; echo')
+    run = run_script(f'flock -n "{path}" true; echo "free=$?"; echo $(cat "{path}")')
     assert run.status == RunStatus.SUCCESS
     # held by this (the executing) process, naming the run
     assert lines(run, "stdout") == ["free=1", str(run.pk)]
