@@ -34,7 +34,7 @@ from runs.engine.claim import (
 )
 from runs.engine.executor import Executor
 from runs.engine.heartbeats import executor_lock, heartbeat_beat, process_name
-from runs.engine.wake import WakeSocket
+from runs.engine.wake import WakeSocket, wake_cluster
 from runs.models import Run, WorkerHeartbeat, WorkerRole
 from taskflow_site.lib.diskfull import disk_full_report, is_disk_full
 
@@ -122,6 +122,7 @@ class Drain:
             return
         self.retired = True
         WorkerHeartbeat.objects.filter(name=self.heartbeat_name).update(retired_at=timezone.now())
+        wake_cluster()
 
     def run(self) -> int:
         """Drain until idle for `linger` seconds (or stopped); returns runs executed."""
@@ -138,6 +139,7 @@ class Drain:
             wake.close()
             self.retire()
             WorkerHeartbeat.objects.filter(name=self.heartbeat_name).update(busy_run=None)
+            wake_cluster()  # retired while executing a run, it counted as live until now
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
                 signal.signal(HANDOVER_SIGNAL, previous_handover)

@@ -27,7 +27,9 @@ from runs.models import Run, RunStatus, WorkerHeartbeat, WorkerRole
 
 logger = logging.getLogger("taskflow.reconciler")
 
-DISPATCH_SECONDS = 2.0  # a retiring drain is replaced within this (its enqueue wakes the pusher)
+# a drain that retires or ends wakes the dispatcher (wake_cluster), and so does a worker
+# django-q2 replaces; this look covers a lost wake-up
+DISPATCH_SECONDS = 10.0
 DISPATCH_IN_FLIGHT_SECONDS = 10.0  # a delivered drain starts well within this
 
 

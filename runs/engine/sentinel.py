@@ -40,7 +40,7 @@ from django_q.monitor import monitor
 from django_q.pusher import pusher
 from django_q.queues import Queue
 
-from runs.engine.wake import PUSHER, WakeSocket, wake_pusher
+from runs.engine.wake import PUSHER, WakeSocket, wake_cluster, wake_pusher
 
 PUSHER_IDLE_SECONDS = 10.0  # the pusher's own look at its queue, should a wake-up be lost
 
@@ -96,6 +96,10 @@ class Sentinel(django_q.cluster.Sentinel):
         if wake is not None:  # (a pusher that has just ended closed it: nudge() then no-ops)
             wake.nudge()
         super().stop()
+
+    def reincarnate(self, process):
+        super().reincarnate(process)
+        wake_cluster()  # a worker died, with the drain it ran: the dispatcher replaces it now
 
     def spawn_pusher(self) -> _Loop:
         if isinstance(self.broker, OrmBroker):  # the cluster process, which queues deliveries

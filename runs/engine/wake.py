@@ -1,11 +1,12 @@
-"""Wake lingering drain loops at once when a run is queued, and django-q2's pusher when a
-delivery is queued (no polling at idle).
+"""Wake lingering drain loops at once when a run is queued, django-q2's pusher when a delivery
+is queued, and the cluster loop's dispatcher when a drain retires or ends (no polling at idle).
 
 Each lingering drain binds a Unix datagram socket under DATA_DIR/wake/ (or, when that path is
 too long for a socket address, a private directory in /tmp named after it); `wake_workers()`
 sends one byte to each. The cluster's pusher binds one too (runs/engine/sentinel.py), named
-after its cluster process, whose enqueues wake it (`wake_pusher()`). Dead sockets are unlinked;
-the drains also poll the database every second and the pusher its queue every few, so a lost
+after its cluster process, whose enqueues wake it (`wake_pusher()`), and so does the cluster
+loop (`wake_cluster()`). Dead sockets are unlinked; the drains also poll the database every
+few seconds, the pusher its queue and the dispatcher its drains every few more, so a lost
 datagram (or a drain on another host) only costs latency.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from django.conf import settings
 
 SUN_PATH_MAX = 107  # bytes in a Unix socket's address (sockaddr_un.sun_path, less the NUL)
-DRAIN, PUSHER = "drain", "pusher"  # who binds a socket: its name begins with this
+DRAIN, PUSHER, CLUSTER = "drain", "pusher", "cluster"  # who binds: a socket's name begins so
 SOCKET_NAME_MAX = len("pusher-4194304-abcdef.sock")  # the longest name one binds
 
 
@@ -78,6 +79,12 @@ def wake_pusher() -> int:
     cluster handing over also has a pusher, which would take the delivery its busy worker
     cannot start (it looks at the queue only every few seconds)."""
     return _wake(f"{PUSHER}-{os.getpid()}")
+
+
+def wake_cluster() -> int:
+    """Nudge the cluster loops on this host: a drain retired or ended, so its dispatcher
+    queues the successor now rather than at its next look (each counts only its own)."""
+    return _wake(CLUSTER)
 
 
 def _wake(kind: str) -> int:

@@ -2,12 +2,14 @@
 
 Small steps, each due at its own time (heartbeat every few seconds, the reconciler every few
 seconds, the minute tick at each minute boundary); the loop sleeps until the next one is due and
-stops cleanly when asked. Steps return True when they did work (for tests and logs).
+stops cleanly when asked. Given a wake socket, a datagram on it ends the sleep and makes the
+steps marked `woken` due at once. Steps return True when they did work (for tests and logs).
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +30,7 @@ class Step:
     run: Callable[[float], bool]
     interval: float | None = None
     next_at: Callable[[float], float] | None = None
+    woken: bool = False  # due at once when the loop is woken
     due: float = field(default=0.0)
 
     def schedule_after(self, now: float) -> None:
@@ -38,9 +41,11 @@ class Step:
 
 
 class ClusterLoop:
-    def __init__(self, steps: list[Step], stop_event: threading.Event | None = None):
+    def __init__(self, steps: list[Step], stop_event: threading.Event | None = None, wake=None):
         self.steps = steps
         self.stop_event = stop_event or threading.Event()
+        # fileno() for select, drain() to read what woke us; whoever sets stop_event nudges it
+        self.wake = wake
 
     def run_once(self, now: float | None = None) -> list[str]:
         """Run every step that is due; returns the names of those that did work."""
@@ -67,4 +72,13 @@ class ClusterLoop:
         while not self.stop_event.is_set():
             self.run_once()
             next_due = min(step.due for step in self.steps)
-            self.stop_event.wait(max(0.0, next_due - time.time()))
+            self.sleep(max(0.0, next_due - time.time()))
+
+    def sleep(self, seconds: float) -> None:
+        if self.wake is None:
+            self.stop_event.wait(seconds)
+        elif select.select([self.wake], [], [], seconds)[0]:
+            self.wake.drain()
+            for step in self.steps:
+                if step.woken:
+                    step.due = 0.0

@@ -30,6 +30,7 @@ from runs.engine.reconciler import (
 )
 from runs.engine.sentinel import sentinel_install
 from runs.engine.tick import tick_steps
+from runs.engine.wake import CLUSTER, WakeSocket
 from runs.seams import cluster_steps_wanted
 from taskflow_site.lib.dbcheck import log_database_pragmas
 from taskflow_site.lib.diskfull import disk_full_report, is_disk_full
@@ -44,7 +45,7 @@ def cluster_steps() -> list[Step]:
         # lost runs -> failure "worker lost" + leftovers killed; dead drains forgotten
         Step("reconcile", reconcile_step, interval=settings.TASKFLOW["RECONCILE_SECONDS"]),
         # keep TASKFLOW workers' drain loops delivered (django-q2 only delivers)
-        Step("dispatch", Dispatcher(), interval=DISPATCH_SECONDS),
+        Step("dispatch", Dispatcher(), interval=DISPATCH_SECONDS, woken=True),
         *tick_steps(),  # due jobs -> runs right after each minute boundary; "tick" heartbeat
         # the apps above the engine: rollups and retention (metrics), pending deliveries
         # (notifications), in INSTALLED_APPS order
@@ -103,6 +104,13 @@ class Command(BaseCommand):
             Conf.WORKERS = options["workers"]
         stop = threading.Event()
         handover = threading.Event()
+        wake = None  # bound once the cluster has forked (its processes need no copy)
+
+        def stop_loop(*_):
+            stop.set()
+            if wake is not None:  # the loop sleeps on it
+                wake.nudge()
+
         # django-q2 forks its Sentinel here, and the Sentinel its workers (its pusher and monitor
         # are threads of it: runs/engine/sentinel.py): each dies with the process that forked it,
         # even by SIGKILL, so none outlives this cluster (docs/architecture.md, record 13)
@@ -112,14 +120,16 @@ class Command(BaseCommand):
         # Cluster.__init__ installs handlers that stop only the Sentinel; ours stop the loop
         # too, and the loop stops the Sentinel on its way out. HANDOVER_SIGNAL: a new cluster
         # takes over (the supervisor's reload): finish the runs we hold, take nothing new.
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(HANDOVER_SIGNAL, lambda *_: handover.set() or stop.set())
+        signal.signal(signal.SIGTERM, stop_loop)
+        signal.signal(signal.SIGINT, stop_loop)
+        signal.signal(HANDOVER_SIGNAL, lambda *_: handover.set() or stop_loop())
         # forked below: what is loaded now stays shared with the Sentinel, pusher, monitor and
         # workers instead of being copied into each by the collector's writes (issue 14)
         gc.collect()
         gc.freeze()
         cluster.start()
+        # drains that retire or end wake the loop's dispatcher through this (and a stop does)
+        wake = WakeSocket(CLUSTER)
         log_database_pragmas("cluster")  # every process reports WAL/foreign keys/busy timeout
         if options["ready_fd"] is not None:  # a reload waits for this before the old one goes
             heartbeat_beat(role="cluster")
@@ -127,7 +137,7 @@ class Command(BaseCommand):
             with contextlib.suppress(OSError):
                 os.write(options["ready_fd"], b"ready\n")
                 os.close(options["ready_fd"])
-        loop = ClusterLoop(cluster_steps(), stop_event=stop)
+        loop = ClusterLoop(cluster_steps(), stop_event=stop, wake=wake)
         try:
             loop.run_forever()
         finally:
@@ -140,6 +150,7 @@ class Command(BaseCommand):
             threading.Thread(target=_interrupt_late_drains, args=(stopped,), daemon=True).start()
             cluster.stop()
             stopped.set()
+            wake.close()
             try:
                 heartbeat_forget(role="cluster")
             except DatabaseError as exc:  # stopped on a full disk: the row goes stale instead
