@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -175,27 +176,26 @@ def _claimed(queued: claim_pg.Queued, now, worker: str) -> Run | None:
     return run
 
 
-def _claim_candidates(now, limit: int) -> list[Run]:
+def _claim_candidates(now, limit: int) -> Iterator[Run]:
     """The claim query on a plain cursor: RawQuerySet's per-query set-up (column mapping,
-    converters) cost more than the query itself at hundreds of claims a second."""
+    converters) cost more than the query itself at hundreds of claims a second. Each row
+    becomes a Run only when it is tried (the first almost always starts)."""
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [_db_time(now), limit])
         rows = cursor.fetchall()
     return _runs_from_rows(rows)
 
 
-def _runs_from_rows(rows) -> list[Run]:
+def _runs_from_rows(rows) -> Iterator[Run]:
     """Run objects (only _CLAIM_FIELDS loaded) from rows of those fields in that order."""
     # from_db wants the values in the model's field order
     order = [f.attname for f in Run._meta.concrete_fields if f.attname in _CLAIM_FIELDS]
     position = [_CLAIM_FIELDS.index(name) for name in order]
     fields = [Run._meta.get_field(_CLAIM_FIELDS[index]) for index in position]
-    candidates = []
     for row in rows:
         pairs = zip(fields, position, strict=True)
         values = [_from_db(field, row[index]) for field, index in pairs]
-        candidates.append(Run.from_db(connection.alias, order, values))
-    return candidates
+        yield Run.from_db(connection.alias, order, values)
 
 
 def _from_db(field, value):
