@@ -196,8 +196,7 @@ class Executor:
         self.system(
             f"run {self.run_id} started on {self.worker} (attempt {self.run.attempt}/{attempts})"
         )
-        kind = self.spec.kind
-        code = None
+        kind, code = self.spec.kind, None
         try:
             if self.start_error:
                 self.system(f"cannot start: {self.start_error}")
@@ -213,10 +212,9 @@ class Executor:
         return self._outcome(code)
 
     def _started(self) -> None:
-        """The run is under way (its child spawned, or its request about to go out): what
-        waited for that goes now, once (the drain commits the previous run's finish)."""
-        hook, self.on_started = self.on_started, None
-        if hook is not None:
+        """Under way (child spawned, request about to go): the drain's previous commit goes."""
+        if hook := self.on_started:
+            self.on_started = None
             hook()
 
     def _tick(self) -> None:
