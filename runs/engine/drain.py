@@ -137,9 +137,10 @@ class Drain:
             self._loop(wake)
         finally:
             wake.close()
-            self.retire()
+            if self.retired:  # while executing a run: it counted as live until now
+                wake_cluster()
+            self.retire()  # (which wakes the dispatcher)
             WorkerHeartbeat.objects.filter(name=self.heartbeat_name).update(busy_run=None)
-            wake_cluster()  # retired while executing a run, it counted as live until now
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
                 signal.signal(HANDOVER_SIGNAL, previous_handover)
@@ -221,9 +222,14 @@ class Drain:
             if run is None:
                 self.lock.mark(None)
 
+    @property
+    def takes_more(self) -> bool:
+        """May this drain claim another run (not retired, stopping, handing over, over budget)?"""
+        return not (self.retired or self.stopping or self.handing_over or self.over_budget)
+
     def _claim_ahead(self, run: Run, outcome) -> Run | None:
         """The next run, claimed before `run`'s final commit when that commit can wait."""
-        if self.retired or self.stopping or self.handing_over:
+        if not self.takes_more:
             return None
         if not finish_is_plain(run, outcome):  # what the finish queues may be the next run
             return None
@@ -288,7 +294,7 @@ class Drain:
         retried while SQLite stays locked past its busy timeout (a run that ended is never
         left "running" because another process held the write lock)."""
         claim_next = None
-        if claim and not (self.retired or self.stopping or self.handing_over or self.over_budget):
+        if claim and self.takes_more:
             claim_next = {"worker": self.worker, "budget_seconds": self.budget_left()}
         started = time.monotonic()
         while True:
