@@ -27,11 +27,15 @@ def may_start(policy: str | None, *, running: bool) -> bool:
     return policy is None or policy == OverlapPolicy.ALLOW or not running
 
 
-# may_start for the candidate `r` (runs_run) LEFT JOINed to its job `j` (jobs_job).
+# may_start for the candidate `r` (runs_run), with no join: the jobs that may not start another
+# run now are the few with a running run that do not allow overlap, read once per query (an
+# uncorrelated subquery, a hashed set). So the claim reads one table, pending runs in its
+# index's order, and stops at the first that may start: the planner has no join to reorder
+# nor a sort to prefer when its statistics are stale.
 MAY_START_SQL = (
-    f"(r.job_id IS NULL OR j.overlap_policy = '{OverlapPolicy.ALLOW}' "  # noqa: S608 (constants)
-    "OR NOT EXISTS (SELECT 1 FROM runs_run x "
-    f"WHERE x.job_id = r.job_id AND x.status = '{RunStatus.RUNNING}'))"
+    "(r.job_id IS NULL OR r.job_id NOT IN (SELECT x.job_id FROM runs_run x "  # noqa: S608
+    f"JOIN jobs_job j ON j.id = x.job_id WHERE x.status = '{RunStatus.RUNNING}' "
+    f"AND j.overlap_policy <> '{OverlapPolicy.ALLOW}'))"
 )
 
 

@@ -128,9 +128,12 @@ class Run(models.Model):
             models.Index(fields=["status", "-created_at"], name="run_status_time_idx"),
             # the claim's order among pending runs only: a run enters it when queued and
             # leaves it when claimed (no entry to move when it starts or ends); status leads
-            # so that SQLite's planner, without statistics, sees an equality to use
+            # so that SQLite's planner, without statistics, sees an equality to use. It holds
+            # the whole ORDER BY, so the claim reads pending runs in order and stops at the
+            # first that may start: no sort, whatever the planner believes of the row count
+            # (PostgreSQL without fresh statistics sorted every pending run on each claim)
             models.Index(
-                fields=["status", "-priority", "available_at"],
+                fields=["status", "-priority", "available_at", "created_at"],
                 condition=Q(status="pending"),
                 name="run_claim_idx",
             ),

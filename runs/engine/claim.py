@@ -75,7 +75,7 @@ FINISH_FIELDS = (
 _CLAIM_FIELDS = (*FINISH_FIELDS, "trigger_type", "created_at")
 _CLAIM_SQL = f"""
 SELECT {", ".join(f"r.{name}" for name in _CLAIM_FIELDS)}
-FROM runs_run r LEFT JOIN jobs_job j ON j.id = r.job_id
+FROM runs_run r
 WHERE r.status = 'pending' AND r.available_at <= %s AND {MAY_START_SQL}
 ORDER BY r.priority DESC, r.available_at, r.created_at
 LIMIT %s

@@ -49,8 +49,8 @@ def claim_sql(fields: tuple[str, ...]) -> str:
     updated = ", ".join(f"runs_run.{name}" for name in fields)
     return f"""
 WITH candidate AS (
-    SELECT r.id, r.job_id, j.overlap_policy, {_TIMEOUT_SQL} AS timeout
-    FROM runs_run r LEFT JOIN jobs_job j ON j.id = r.job_id
+    SELECT r.id, r.job_id, {_TIMEOUT_SQL} AS timeout
+    FROM runs_run r
     WHERE r.status = 'pending' AND r.available_at <= $1 AND {MAY_START_SQL}
     ORDER BY r.priority DESC, r.available_at, r.created_at
     LIMIT 1
@@ -62,7 +62,8 @@ WITH candidate AS (
 ), locked AS (
     SELECT pg_advisory_xact_lock({LOCK_CLASS}, hashtext(candidate.job_id::text)) IS NULL AS no
     FROM candidate JOIN claimed ON claimed.id = candidate.id
-    WHERE candidate.overlap_policy <> '{ALLOW}'
+    JOIN jobs_job j ON j.id = candidate.job_id
+    WHERE j.overlap_policy <> '{ALLOW}'
 )
 SELECT candidate.id, {returned}, (SELECT count(*) FROM locked)
 FROM candidate LEFT JOIN claimed ON claimed.id = candidate.id

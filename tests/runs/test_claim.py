@@ -6,9 +6,10 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
-from runs.engine.claim import BudgetExceeded, run_claim, run_finish
+from runs.engine.claim import _CLAIM_SQL, BudgetExceeded, run_claim, run_finish
 from runs.engine.outcome import Outcome
 from runs.models import RunStatus
 from tests.factories import JobFactory, RunFactory
@@ -90,3 +91,15 @@ def test_a_next_run_over_budget_never_undoes_the_finish_that_claimed_it():
     assert finished.over_budget and finished.next_run is None
     done.refresh_from_db()
     assert (done.status, done.exit_code) == (RunStatus.SUCCESS, 0)
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'")
+def test_the_claim_reads_pending_runs_in_the_claim_index_order_without_a_sort():
+    """SQLite's plan of the claim: the claim index in order, no temporary b-tree for the ORDER
+    BY (which would sort every pending run on each claim). PostgreSQL: test_claim_postgres."""
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {_CLAIM_SQL}", [timezone.now().isoformat(), 1])
+        plan = [row[-1] for row in cursor.fetchall()]
+    assert "SEARCH r USING INDEX run_claim_idx (status=?)" in plan
+    assert not [step for step in plan if "TEMP B-TREE" in step]

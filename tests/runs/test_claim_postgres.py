@@ -144,3 +144,37 @@ def test_a_new_connection_prepares_the_claim_again():
         cursor.execute("SELECT name FROM pg_prepared_statements")
         assert {claim_pg.CLAIM, claim_pg.UNDO} <= {name for (name,) in cursor.fetchall()}
     assert Run.objects.filter(status=RunStatus.RUNNING).count() == 2
+
+
+def _plan_nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_the_claim_reads_pending_runs_in_order_and_stops_at_the_first():
+    """A burst of pending runs after the table's statistics were taken while it was quiet (the
+    planner then believes in one pending run): the claim still reads the claim index in order
+    and stops at the first run that may start. Before the index held the whole order, this
+    plan sorted every pending run on each claim."""
+    jobs = [JobFactory() for _ in range(4)]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE runs_run")
+    Run.objects.bulk_create(RunFactory.build(job=jobs[index % len(jobs)]) for index in range(1000))
+    claim_pg._prepare()
+    with connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            cursor.execute("BEGIN")
+            cursor.execute(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {claim_pg.CLAIM}(now(), 'w:1', 100000)"
+            )
+            (plan,) = cursor.fetchone()[0]
+            cursor.execute("ROLLBACK")
+        finally:
+            cursor.execute("RESET plan_cache_mode")
+    nodes = list(_plan_nodes(plan["Plan"]))
+
+    assert not [node for node in nodes if "Sort" in node["Node Type"]]
+    (scan,) = [node for node in nodes if node.get("Index Name") == "run_claim_idx"]
+    assert scan["Actual Rows"] == 1
