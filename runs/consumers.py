@@ -1,7 +1,7 @@
 """WebSocket consumers: a run's live log/metric/status stream, and the dashboard's status feed.
 
 Both read the database (replay by line number, then follow by polling every POLL_SECONDS);
-with Redis a `run.changed` nudge from the worker wakes them at once. Auth happens in
+with Redis a `runs.changed` nudge from the worker wakes them at once. Auth happens in
 connect(): `?ticket=` from POST /api/auth/ws-ticket, an `Authorization: Bearer` header (an API
 token or an access token; never a JWT in the URL), or the session cookie — the cookie only from
 a browser, which sends an Origin (taskflow_site.wsguard checks it exactly).
@@ -196,7 +196,7 @@ class _AuthenticatedConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         """Clients have nothing to say; incoming frames are ignored."""
 
-    async def run_changed(self, event):
+    async def runs_changed(self, event):
         """Redis nudge from runs.live.notify_run_changed: read now instead of at the next poll."""
         self.wake.set()
 

@@ -1,12 +1,12 @@
 """One database follower per run per web process, shared by every live viewer of that run.
 
 A viewer (runs.consumers.RunLogConsumer) replays from the database by line number, then joins
-the run's follower: the follower alone polls (or, with Redis, wakes on the run's group, one
-subscription per run per process) and hands each read to its viewers as an Update. A viewer
-that finds itself behind an update (it joined late, or fell behind and its queue was cut)
-reads the database from its own cursor, so no line is skipped or repeated. The follower stops
-when its last viewer leaves or the run ends (docs/architecture.md, "Log chunks and live viewers
-(issue 14)").
+the run's follower: the follower alone polls (or, with Redis, wakes when a nudge names its
+run: one subscription per process for all followers) and hands each read to its viewers as
+an Update. A viewer that finds itself behind an update (it joined late, or fell behind and
+its queue was cut) reads the database from its own cursor, so no line is skipped or
+repeated. The follower stops when its last viewer leaves or the run ends
+(docs/architecture.md, "Log chunks and live viewers (issue 14)").
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class Follower:
         self.viewers: set[asyncio.Queue] = set()
         self.wake = asyncio.Event()
         self.stopped = asyncio.Event()
-        self.listening = asyncio.Event()  # subscribed to the run's nudges (or given up on them)
+        self.listening = asyncio.Event()  # subscribed to the nudges (or given up on them)
         global _running
         _running += 1
         self.task = asyncio.create_task(self._run())
@@ -108,7 +108,8 @@ class Follower:
             queue.put_nowait(update)
 
     async def _run(self) -> None:
-        subscription = await self._subscribe()
+        subscription = _subscription_join()
+        await subscription.ready.wait()
         self.listening.set()
         try:
             probe = None
@@ -154,7 +155,7 @@ class Follower:
                 queue.put_nowait(None)
         finally:
             self._forget()
-            await self._unsubscribe(subscription)
+            await _subscription_leave(subscription)
             global _running
             _running -= 1
             if not _running:
@@ -169,35 +170,65 @@ class Follower:
             await asyncio.wait_for(self.wake.wait(), seconds)
         self.wake.clear()
 
-    async def _subscribe(self):
-        """Join the run's group through the channel layer (with Redis: nudges from the
-        workers), one channel for all this run's viewers in this process."""
-        layer = get_channel_layer()
-        if layer is None:
-            return None
+
+class _Subscription:
+    """This event loop's one subscription to the followers' nudges (RUNS_GROUP; with Redis:
+    from the workers), kept while it has followers: a nudge names the runs that changed, and
+    the followers of those among them read now. `ready` is set once subscribed (or given up
+    on: Redis down, polling still delivers)."""
+
+    def __init__(self, hub: dict):
+        self.hub = hub
+        self.followers = 0
+        self.ready = asyncio.Event()
+        self.task = asyncio.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        layer, channel = get_channel_layer(), None
         try:
-            channel = await layer.new_channel()
-            await layer.group_add(live.run_group(self.run_id), channel)
-        except Exception:  # Redis down: polling still delivers
-            logger.warning("live: cannot join the group of run %s", self.run_id, exc_info=True)
-            return None
+            if layer is not None:
+                try:
+                    channel = await layer.new_channel()
+                    await layer.group_add(live.RUNS_GROUP, channel)
+                except Exception:  # Redis down: polling still delivers
+                    logger.warning("live: cannot subscribe to the runs' nudges", exc_info=True)
+                    channel = None
+            self.ready.set()
+            while channel is not None:
+                message = await layer.receive(channel)
+                for run_id in message.get("runs", ()):
+                    follower = self.hub.get(run_id)
+                    if follower is not None:
+                        follower.wake.set()
+        finally:
+            self.ready.set()
+            if channel is not None:
+                with contextlib.suppress(Exception):
+                    await layer.group_discard(live.RUNS_GROUP, channel)
 
-        async def listen():
-            while True:
-                await layer.receive(channel)
-                self.wake.set()
 
-        return layer, channel, asyncio.create_task(listen())
+_subscriptions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> _Subscription
 
-    async def _unsubscribe(self, subscription) -> None:
-        if subscription is None:
-            return
-        layer, channel, task = subscription
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        with contextlib.suppress(Exception):
-            await layer.group_discard(live.run_group(self.run_id), channel)
+
+def _subscription_join() -> _Subscription:
+    loop = asyncio.get_running_loop()
+    subscription = _subscriptions.get(loop)
+    if subscription is None or subscription.task.done():  # none yet, or it gave up
+        subscription = _subscriptions[loop] = _Subscription(_hubs.setdefault(loop, {}))
+    subscription.followers += 1
+    return subscription
+
+
+async def _subscription_leave(subscription: _Subscription) -> None:
+    subscription.followers -= 1
+    if subscription.followers:
+        return
+    loop = asyncio.get_running_loop()
+    if _subscriptions.get(loop) is subscription:
+        del _subscriptions[loop]
+    subscription.task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await subscription.task
 
 
 _hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> {run id: ...}
@@ -207,6 +238,7 @@ def follower_join(run_id, *, cursor: int, sample_id: int, poll_seconds: float):
     """(the run's follower, the viewer's queue of Updates); starts the follower at the
     viewer's position when the run has none in this process."""
     hub = _hubs.setdefault(asyncio.get_running_loop(), {})
+    run_id = str(run_id)  # as nudges name it
     follower = hub.get(run_id)
     if follower is None:
         follower = hub[run_id] = Follower(
@@ -219,4 +251,4 @@ def follower_join(run_id, *, cursor: int, sample_id: int, poll_seconds: float):
 
 def follower_of(run_id) -> Follower | None:
     """The run's follower in this process (on this event loop), if one runs."""
-    return _hubs.get(asyncio.get_running_loop(), {}).get(run_id)
+    return _hubs.get(asyncio.get_running_loop(), {}).get(str(run_id))

@@ -3,8 +3,9 @@
 The database is the truth: viewers replay and follow by line number from it (runs.followers:
 one follower per run per web process), so with no Redis notify_run_changed has nothing to do
 (daphne and the worker are separate processes and Channels' in-memory layer cannot cross
-them). With REDIS_URL set, a nudge goes to the run's group (and the dashboard's for a status)
-through the channel layer, so followers read the new rows without waiting for their next poll
+them). With REDIS_URL set, nudges go through the channel layer in batches, one message naming
+the runs that changed to every web process's followers (RUNS_GROUP) and one to the dashboards
+for a status, so followers read the new rows without waiting for their next poll
 (docs/architecture.md, "Log chunks and live viewers (issue 14)").
 """
 
@@ -32,10 +33,7 @@ from runs.wire import status_message
 logger = logging.getLogger(__name__)
 
 
-def run_group(run_id) -> str:
-    return f"run-{run_id}"
-
-
+RUNS_GROUP = "runs"  # every web process's followers (one subscription per process)
 DASHBOARD_GROUP = "dashboard"
 SEND_TIMEOUT = 2.0  # seconds one batch of nudges may take before the rest is given up
 SEND_EVERY = 0.02  # a burst of notices goes as one batch, batches at most this often
@@ -43,23 +41,29 @@ DASHBOARD_EVERY = 0.1  # dashboards re-read on a nudge; ten a second say everyth
 WARN_EVERY = 60.0  # a Redis outage is logged once a minute, not once per notice
 
 
+def changed_message(runs: dict[str, str]) -> dict:
+    """The one nudge of the channel layer: these runs (id -> the newest kind of change)
+    changed. Followers read the runs they follow among them; dashboards re-read."""
+    return {"type": "runs.changed", "runs": runs}
+
+
 class _Pusher:
     """The process's sender of nudges: one daemon thread running one event loop, so the
-    channel layer keeps its Redis connection between notices. A caller only queues. A nudge
-    only wakes its group's receivers (they read whatever changed), so a group has at most one
-    nudge waiting, the newest (its kind says the latest change); and the thread wakes at most every
-    SEND_EVERY: a quiet moment's notice goes at once, a burst (hundreds of runs finishing a
-    second) as one batch per wake-up."""
+    channel layer keeps its Redis connection between notices. A caller only queues. The
+    thread wakes at most every SEND_EVERY: a quiet moment's notice goes at once, a burst
+    (hundreds of runs finishing a second) as one batch per wake-up, and a batch is one
+    message to the followers (every run it names, the newest kind of each) and at most one
+    to the dashboards (spaced DASHBOARD_EVERY apart)."""
 
     def __init__(self):
         self.pid = os.getpid()
         self.lock = threading.Lock()
-        self.pending: dict[str, dict] = {}
+        self.pending: dict[str, dict[str, str]] = {}  # group -> {run id: kind}
         self.scheduled = False
         self.warned_at = 0.0
         self.sent_at = -SEND_EVERY  # (loop time) the last batch began
         self.dashboard_at = 0.0  # (loop time) the next dashboard nudge goes no sooner
-        self.dashboard_held: dict | None = None  # the newest nudge waiting for its time
+        self.dashboard_held: dict[str, str] | None = None  # runs waiting for that time
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="live-push", daemon=True)
         self.thread.start()
@@ -79,9 +83,9 @@ class _Pusher:
             task.cancel()
         await asyncio.gather(*sends, return_exceptions=True)
 
-    def push(self, group: str, message: dict) -> None:
+    def push(self, group: str, runs: dict[str, str]) -> None:
         with self.lock:
-            self.pending[group] = message
+            self.pending.setdefault(group, {}).update(runs)
             if self.scheduled:
                 return
             self.scheduled = True
@@ -101,30 +105,31 @@ class _Pusher:
             layer = get_channel_layer()
             try:
                 async with asyncio.timeout(SEND_TIMEOUT):
-                    for group, message in batch.items():
-                        if group != DASHBOARD_GROUP or not self._hold_dashboard(message):
-                            await layer.group_send(group, message)
+                    for group, runs in batch.items():
+                        if group != DASHBOARD_GROUP or not self._hold_dashboard(runs):
+                            await layer.group_send(group, changed_message(runs))
             except Exception:  # a Redis hiccup must never fail a run; the polls deliver
                 if time.monotonic() - self.warned_at >= WARN_EVERY:
                     self.warned_at = time.monotonic()
                     logger.warning("live push of %d nudges failed", len(batch), exc_info=True)
 
-    def _hold_dashboard(self, message: dict) -> bool:
+    def _hold_dashboard(self, runs: dict[str, str]) -> bool:
         """Sequential runs finish hundreds of times a second: the dashboard's nudges are
-        spaced DASHBOARD_EVERY apart; a held one goes when its time comes, and a newer one
-        held meanwhile takes its place (one nudge, the latest kind)."""
+        spaced DASHBOARD_EVERY apart; what comes meanwhile is held and goes, merged, when its
+        time comes (never dropped behind a held nudge)."""
         now = self.loop.time()
         if now >= self.dashboard_at:
             self.dashboard_at = now + DASHBOARD_EVERY
             return False
         if self.dashboard_held is None:
+            self.dashboard_held = {}
             self.loop.call_at(self.dashboard_at, self._release_dashboard)
-        self.dashboard_held = message
+        self.dashboard_held.update(runs)
         return True
 
     def _release_dashboard(self) -> None:
-        message, self.dashboard_held = self.dashboard_held, None
-        self.push(DASHBOARD_GROUP, message)
+        runs, self.dashboard_held = self.dashboard_held, None
+        self.push(DASHBOARD_GROUP, runs)
 
 
 _pusher: _Pusher | None = None
@@ -170,11 +175,11 @@ def notify_run_changed(run_id, *, kind: str = "log") -> None:
         return
     try:
         pusher = _the_pusher()
-        message = {"type": "run.changed", "run_id": str(run_id), "kind": kind}
+        runs = {str(run_id): kind}
         if kind != "queued":
-            pusher.push(run_group(run_id), message)
+            pusher.push(RUNS_GROUP, runs)
         if kind in {"status", "queued"}:
-            pusher.push(DASHBOARD_GROUP, {**message, "run_id": ""})
+            pusher.push(DASHBOARD_GROUP, runs)
     except Exception:
         logger.warning("live push for run %s failed", run_id, exc_info=True)
 

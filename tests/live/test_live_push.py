@@ -1,6 +1,7 @@
 """notify_run_changed sends from one kept sender per process, survives a fork and never raises
 into the engine (issue 14: no thread and Redis connection per notice); a burst goes as one
-nudge per group, and a run's "queued" notice only to the dashboards."""
+message naming its runs (one to the followers, one to the dashboards), and a run's "queued"
+notice only to the dashboards."""
 
 from __future__ import annotations
 
@@ -30,22 +31,30 @@ async def _subscribed(group: str) -> tuple[object, str]:
     return layer, channel
 
 
-async def test_many_notices_go_through_one_sender_and_arrive(redis_layer):
-    run_id = uuid.uuid4()
-    layer, channel = await _subscribed(live.run_group(run_id))
+async def test_many_notices_go_through_one_sender_and_arrive_in_a_few_messages(redis_layer):
+    watched = str(uuid.uuid4())
+    layer, channel = await _subscribed(live.RUNS_GROUP)
 
-    for _ in range(200):
-        live.notify_run_changed(run_id, kind="log")
-        live.notify_run_changed(uuid.uuid4(), kind="status")
+    others = [str(uuid.uuid4()) for _ in range(200)]
+    for other in others:
+        live.notify_run_changed(watched, kind="log")
+        live.notify_run_changed(other, kind="status")
 
-    message = await asyncio.wait_for(layer.receive(channel), 30)
-    assert message == {"type": "run.changed", "run_id": str(run_id), "kind": "log"}
+    heard: dict[str, str] = {}
+    messages = 0
+    while not {watched, *others} <= set(heard):
+        message = await asyncio.wait_for(layer.receive(channel), 30)
+        assert message["type"] == "runs.changed"
+        heard.update(message["runs"])
+        messages += 1
+    assert heard[watched] == "log"
+    assert messages < 200  # batched: the first notice at once, the rest together
     assert len(_senders()) == 1
 
 
 async def test_a_queued_run_nudges_the_dashboards_only(redis_layer):
-    run_id = uuid.uuid4()
-    layer, run_channel = await _subscribed(live.run_group(run_id))
+    run_id = str(uuid.uuid4())
+    layer, runs_channel = await _subscribed(live.RUNS_GROUP)
     dashboard_channel = await layer.new_channel()
     await layer.group_add(live.DASHBOARD_GROUP, dashboard_channel)
 
@@ -53,14 +62,19 @@ async def test_a_queued_run_nudges_the_dashboards_only(redis_layer):
     live.notify_run_changed(run_id, kind="queued")
     live.notify_run_changed(run_id, kind="log")
 
-    # nobody can follow a run before the commit that queued it: its group hears "log" first
-    assert (await asyncio.wait_for(layer.receive(run_channel), 30))["kind"] == "log"
-    # the dashboards' nudges are paced: the status may go first or be replaced by the newer
-    # "queued", which is never lost behind a held one
+    # nobody can follow a run before the commit that queued it: the followers hear "log" only
     kinds = []
-    while "queued" not in kinds:
-        kinds.append((await asyncio.wait_for(layer.receive(dashboard_channel), 30))["kind"])
-    assert set(kinds) <= {"status", "queued"}, kinds
+    while run_id not in [k for k, _ in kinds]:
+        runs = (await asyncio.wait_for(layer.receive(runs_channel), 30))["runs"]
+        kinds.extend(runs.items())
+    assert dict(kinds)[run_id] == "log"
+    # the dashboards' nudges are paced: a held one is merged with what comes after it, so
+    # the queued run is never lost behind it
+    heard: dict[str, str] = {}
+    while run_id not in heard:
+        heard.update((await asyncio.wait_for(layer.receive(dashboard_channel), 30))["runs"])
+    assert heard[run_id] == "queued"
+    assert set(heard.values()) <= {"status", "queued"}
 
 
 def _child_notifies(parent_pusher_id: int, answer) -> None:

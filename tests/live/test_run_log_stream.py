@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -9,6 +10,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from metrics.models import MetricSample
+from runs.followers import follower_of
 from runs.models import Run, RunStatus
 from tests.factories import JobFactory, RunFactory
 from tests.live.conftest import add_lines, communicator, receive_all
@@ -169,7 +171,7 @@ async def test_it_reads_at_once_when_nudged_through_the_channel_layer(
     from channels.layers import get_channel_layer
 
     from runs import consumers
-    from runs.live import run_group
+    from runs.live import RUNS_GROUP, changed_message
 
     monkeypatch.setattr(consumers, "POLL_SECONDS", 30)  # only a nudge can deliver in time
     run = await database_sync_to_async(RunFactory)(
@@ -180,10 +182,10 @@ async def test_it_reads_at_once_when_nudged_through_the_channel_layer(
     await comm.connect()
     assert json.loads(await comm.receive_from(5))["status"] == "running"
 
+    follower = follower_of(run.id)
+    await asyncio.wait_for(follower.listening.wait(), 10)  # subscribed to the nudges
     await database_sync_to_async(add_lines)(run, 1, ["pushed"])
-    await get_channel_layer().group_send(
-        run_group(run.id), {"type": "run.changed", "run_id": str(run.id), "kind": "log"}
-    )
+    await get_channel_layer().group_send(RUNS_GROUP, changed_message({str(run.id): "log"}))
 
     assert json.loads(await comm.receive_from(2))["content"] == "pushed"
     await comm.disconnect()
