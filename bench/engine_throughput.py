@@ -8,10 +8,10 @@ created for it and dropped after), right after the two peers are measured again:
 ratios are against the peers measured next to it (a machine whose load drifts moves both).
 Per configuration: runs/s from the first start to the last finish; CPU per run of TaskFlow's
 processes (the cluster, its drains and the runs they reaped) and of the database server's
-backend (PostgreSQL); WAL per run: on SQLite the frames a pass of
---wal-runs runs appends while a reader holds the log (so no checkpoint can recycle it), on
-PostgreSQL the pg_current_wal_lsn() distance over the burst (the server's whole log: other
-databases' writes count too, so read it on a quiet machine).
+backends from the enqueue's commit on (PostgreSQL: the claims and finishes); WAL per run:
+on SQLite the frames a pass of --wal-runs runs appends while a reader holds the log (so no
+checkpoint can recycle it), on PostgreSQL the pg_current_wal_lsn() distance over the burst
+(the server's whole log: other databases' writes count too, so read it on a quiet machine).
 
 Usage: uv run python bench/engine_throughput.py [--n 2000] [--configs sqlite,postgres,...]
        [--workers 1,2,4] [--no-peers]
@@ -133,8 +133,9 @@ def measure(config: str, workers: int, n: int, wal_runs: int) -> dict:
     cluster = _engine.start_cluster(workers)
     try:
         time.sleep(1)
-        cpu_before, db_before, lsn_before = cpu_ms(cluster.pid), db_cpu_ms(), wal_lsn()
+        cpu_before, lsn_before = cpu_ms(cluster.pid), wal_lsn()
         enqueue(jobs, n)
+        db_before = db_cpu_ms()  # the runs' statements, not the enqueue's
         wait_idle(Run)
         cpu_after, db_after, lsn_after = cpu_ms(cluster.pid), db_cpu_ms(), wal_lsn()
         span = Run.objects.aggregate(first=Min("started_at"), last=Max("finished_at"))
