@@ -115,8 +115,8 @@ def run_claim(*, worker: str, budget_seconds: float | None = None, run_id=None) 
     now = timezone.now()
     grace = settings.TASKFLOW["KILL_GRACE_SECONDS"]
     postgres = connection.vendor == "postgresql"
-    if postgres and run_id is None:  # claim and admission check in one round trip
-        with transaction.atomic(), claim_pg.pipeline():
+    if postgres and run_id is None:  # claim, admission check and commit in one round trip
+        with claim_pg.transaction():
             queued = _claim_queue(now, worker=worker, budget_seconds=budget_seconds)
         return _claimed(queued, now, worker)
     over_budget = None
@@ -377,22 +377,23 @@ def run_finish(
     status = dict(zip(_STATUS_COLUMNS, said, strict=True))
     retry = None
     result = Finished()
-    # PostgreSQL's common case (no retry, no follow-ups): the rows, the finish and the claim
-    # of the next run go out as one pipeline, one round trip, then the commit; what the
-    # database answered is looked at after it. The pipeline opens inside the transaction:
-    # around it, each autocommit switch of the transaction would cost a sync of its own (one
-    # round trip each; measured 340 against 220 µs a transaction). A row that extends a
-    # stored chunk is written first: write_rows reads its row count (not known in a pipeline
-    # before the sync).
+    # PostgreSQL's common case (no retry, no follow-ups): the rows, the finish, the claim of
+    # the next run and the commit go out as one pipeline, one round trip
+    # (claim_pg.transaction); what the database answered is looked at after it. A row that
+    # extends a stored chunk is written first, in a transaction of Django's with the
+    # pipeline inside it: write_rows reads its row count (not known in a pipeline before the
+    # sync).
     deferred = connection.vendor == "postgresql" and finish_is_plain(run, outcome)
     rows_first = any(getattr(row, "extends", None) for row in outcome.rows)
     updated = queued = None
-    with transaction.atomic(), contextlib.ExitStack() as pipeline:
+    with contextlib.ExitStack() as block:
         if deferred and not rows_first:
-            pipeline.enter_context(claim_pg.pipeline())
+            block.enter_context(claim_pg.transaction())
+        else:
+            block.enter_context(transaction.atomic())
         _write_rows_unless_taken(run.pk, outcome)
         if deferred and rows_first:
-            pipeline.enter_context(claim_pg.pipeline())
+            block.enter_context(claim_pg.pipeline())
         if outcome.lost:  # the reconciler already decided the status; keep the logs
             _update_run(run.pk, fields, only_running=False)
         elif deferred:

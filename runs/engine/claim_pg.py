@@ -159,3 +159,31 @@ def pipeline():
         return contextlib.nullcontext()
     _prepare()
     return connection.connection.pipeline()
+
+
+@contextlib.contextmanager
+def transaction():
+    """A transaction whose statements go out with its BEGIN and COMMIT as one pipeline: one
+    round trip. Django's atomic() on psycopg costs three (psycopg syncs after the BEGIN it
+    sends in a pipeline, then the pipeline's own sync, then the COMMIT), so the connection
+    stays in autocommit here and the block is framed by plain BEGIN and COMMIT statements;
+    what the block sent is answered once it ends. On an error the transaction is rolled
+    back and the error raised. Inside a caller's atomic block (tests) it is a pipeline in
+    that transaction. The block must not use transaction.atomic() or on_commit()."""
+    if connection.in_atomic_block or not connection.get_autocommit():
+        with pipeline():
+            yield
+        return
+    _prepare()
+    raw = connection.connection
+    done = False
+    try:
+        with connection.wrap_database_errors, raw.pipeline():
+            raw.execute("BEGIN")
+            yield
+            raw.execute("COMMIT")
+        done = True
+    finally:
+        if not done:  # the block or the database failed: whatever it began is undone
+            with contextlib.suppress(Exception), connection.wrap_database_errors:
+                raw.execute("ROLLBACK")

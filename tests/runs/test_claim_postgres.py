@@ -4,14 +4,18 @@ overlap, and a claim that raced another of its job puts its run back."""
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import threading
 import time
 
+import psycopg
 import pytest
-from django.db import connection, connections
+from django.db import IntegrityError, connection, connections
 
 from runs.engine import claim_pg
-from runs.engine.claim import BudgetExceeded, run_claim
+from runs.engine.claim import BudgetExceeded, run_claim, run_finish
+from runs.engine.outcome import Outcome
 from runs.models import Run, RunStatus
 from tests.factories import JobFactory, RunFactory
 
@@ -178,3 +182,52 @@ def test_the_claim_reads_pending_runs_in_order_and_stops_at_the_first():
     assert not [node for node in nodes if "Sort" in node["Node Type"]]
     (scan,) = [node for node in nodes if node.get("Index Name") == "run_claim_idx"]
     assert scan["Actual Rows"] == 1
+
+
+@contextlib.contextmanager
+def _syncs() -> list[int]:
+    """How many times the client waits on the server (Sync messages; libpq's trace) within."""
+    counted: list[int] = []
+    raw = connection.connection
+    with tempfile.TemporaryFile() as trace:
+        raw.pgconn.trace(trace.fileno())
+        raw.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            yield counted
+        finally:
+            raw.pgconn.untrace()
+        trace.seek(0)
+        sent = [line.split("\t") for line in trace.read().decode(errors="replace").splitlines()]
+    counted.append(sum(1 for fields in sent if fields[0] == "F" and fields[2:3] == ["Sync"]))
+
+
+def test_a_finish_with_the_next_claim_is_one_round_trip():
+    first, second = RunFactory(), RunFactory()
+    done = run_claim(worker="w:1")
+    now = time.time()
+    outcome = Outcome(
+        status=RunStatus.SUCCESS, exit_code=0, error_message="", started=now, finished=now
+    )
+    with _syncs() as syncs:
+        finished = run_finish(
+            run=done, outcome=outcome, claim_next={"worker": "w:1", "budget_seconds": None}
+        )
+    assert syncs == [1]  # BEGIN, the finish, the claim, its re-check and COMMIT: one sync
+    assert {done.pk, finished.next_run.pk} == {first.pk, second.pk}
+    assert Run.objects.get(pk=done.pk).status == RunStatus.SUCCESS
+    assert Run.objects.get(pk=finished.next_run.pk).status == RunStatus.RUNNING
+
+
+def test_a_failed_one_round_trip_transaction_is_rolled_back_and_raised():
+    run = RunFactory()
+    with pytest.raises(IntegrityError), claim_pg.transaction():
+        Run.objects.filter(pk=run.pk).update(worker="changed")
+        with connection.cursor() as cursor:  # a duplicate key: the database refuses it
+            cursor.execute(
+                "INSERT INTO runs_run SELECT * FROM runs_run WHERE id = %s", [run.pk.hex]
+            )
+    with pytest.raises(RuntimeError), claim_pg.transaction():
+        Run.objects.filter(pk=run.pk).update(worker="changed")
+        raise RuntimeError("the block failed")
+    assert Run.objects.get(pk=run.pk).worker == ""  # neither update stayed
+    assert connection.get_autocommit() and not connection.in_atomic_block
