@@ -73,13 +73,24 @@ FINISH_FIELDS = (
     "log_bytes",
 )
 _CLAIM_FIELDS = (*FINISH_FIELDS, "trigger_type", "created_at")
+_CLAIM_ORDER = "ORDER BY r.priority DESC, r.available_at, r.created_at"
 _CLAIM_SQL = f"""
 SELECT {", ".join(f"r.{name}" for name in _CLAIM_FIELDS)}
 FROM runs_run r
 WHERE r.status = 'pending' AND r.available_at <= %s AND {MAY_START_SQL}
-ORDER BY r.priority DESC, r.available_at, r.created_at
+{_CLAIM_ORDER}
 LIMIT %s
 """  # noqa: S608 (constants only: the field names and MAY_START_SQL)
+# the same among the first `look` due runs only (a look-ahead that may give up: behind a
+# backlog of one busy job, the full claim reads every run of that backlog)
+_CLAIM_LOOK_SQL = f"""
+SELECT {", ".join(f"r.{name}" for name in _CLAIM_FIELDS)}
+FROM (SELECT * FROM runs_run r WHERE r.status = 'pending' AND r.available_at <= %s
+      {_CLAIM_ORDER} LIMIT %s) r
+WHERE {MAY_START_SQL}
+{_CLAIM_ORDER}
+LIMIT %s
+"""  # noqa: S608 (constants only)
 claim_pg.statement(claim_pg.CLAIM, claim_pg.claim_sql(_CLAIM_FIELDS))
 _START_SQL = (
     "UPDATE runs_run SET status = 'running', started_at = %s, heartbeat_at = %s, worker = %s "
@@ -109,9 +120,13 @@ class BudgetExceeded(Exception):
     """The best pending run does not fit in what is left of this delivery's time."""
 
 
-def run_claim(*, worker: str, budget_seconds: float | None = None, run_id=None) -> Run | None:
+def run_claim(
+    *, worker: str, budget_seconds: float | None = None, run_id=None, look: int | None = None
+) -> Run | None:
     """Claim the best due pending run (or exactly `run_id`) for `worker`; None if nothing.
-    Raises BudgetExceeded when the best run's timeout + grace exceeds budget_seconds."""
+    Raises BudgetExceeded when the best run's timeout + grace exceeds budget_seconds. With
+    `look`, only the first `look` due runs are considered (SQLite; PostgreSQL's one-statement
+    claim considers all): None may then mean "not among those"."""
     now = timezone.now()
     grace = settings.TASKFLOW["KILL_GRACE_SECONDS"]
     postgres = connection.vendor == "postgresql"
@@ -128,7 +143,7 @@ def run_claim(*, worker: str, budget_seconds: float | None = None, run_id=None) 
             candidates = list(Run.objects.filter(pk=run_id, status=RunStatus.PENDING))
         else:
             limit = CANDIDATES.get(connection.vendor, 8)
-            candidates = _claim_candidates(now, limit)
+            candidates = _claim_candidates(now, limit, look=look)
         for candidate in candidates:
             timeout = run_timeout(candidate)
             if budget_seconds is not None and timeout + grace > budget_seconds:
@@ -176,12 +191,15 @@ def _claimed(queued: claim_pg.Queued, now, worker: str) -> Run | None:
     return run
 
 
-def _claim_candidates(now, limit: int) -> Iterator[Run]:
+def _claim_candidates(now, limit: int, *, look: int | None = None) -> Iterator[Run]:
     """The claim query on a plain cursor: RawQuerySet's per-query set-up (column mapping,
     converters) cost more than the query itself at hundreds of claims a second. Each row
     becomes a Run only when it is tried (the first almost always starts)."""
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [_db_time(now), limit])
+        if look is None:
+            cursor.execute(_CLAIM_SQL, [_db_time(now), limit])
+        else:
+            cursor.execute(_CLAIM_LOOK_SQL, [_db_time(now), look, limit])
         rows = cursor.fetchall()
     return _runs_from_rows(rows)
 

@@ -51,6 +51,10 @@ FINISH_RETRY_SECONDS = 120.0
 # saved (105.8 against 111.8 runs/s, three interleaved pairs); there the finish and the next
 # claim share one pipeline and one commit.
 CLAIM_AHEAD = {"sqlite": True}
+# the look-ahead considers this many due runs, in claim order, and gives up after them: behind
+# a backlog of one job (its runs wait for the one that just ended) a full claim would read
+# the whole backlog for each run; the finish's own claim, after the commit, finds them
+CLAIM_AHEAD_LOOK = 16
 # the supervisor's reload tells the old cluster "take nothing new, finish what you hold" with
 # this signal, and the cluster passes it on to its drains; after HANDOVER_SECONDS what is
 # still running is interrupted as on a stop (taskflow_site/cli/supervisor.py sends the same)
@@ -240,7 +244,9 @@ class Drain:
         if not finish_is_plain(run, outcome):  # what the finish queues may be the next run
             return None
         try:
-            return run_claim(worker=self.worker, budget_seconds=self.budget_left())
+            return run_claim(
+                worker=self.worker, budget_seconds=self.budget_left(), look=CLAIM_AHEAD_LOOK
+            )
         except BudgetExceeded:
             self.over_budget = True
         except OperationalError:  # busy past the timeout, disk full: the finish retries

@@ -59,6 +59,18 @@ def test_it_does_not_start_a_second_run_of_a_busy_job():  # A9 overlap, without 
     assert queued.status == RunStatus.PENDING
 
 
+@pytest.mark.skipif("connection.vendor != 'sqlite'")  # PostgreSQL's claim considers all
+def test_a_look_ahead_gives_up_behind_a_backlog_of_a_busy_job():
+    busy = JobFactory(overlap_policy="queue", max_queued=10)
+    RunFactory(job=busy, status=RunStatus.RUNNING)
+    now = timezone.now()
+    for index in range(3):
+        RunFactory(job=busy, available_at=now - timedelta(seconds=10 - index))
+    other = RunFactory(available_at=now)  # due, after the backlog in the claim's order
+    assert run_claim(worker="w:1", look=3) is None  # not among the first three
+    assert run_claim(worker="w:1", look=4).pk == other.pk
+
+
 def test_it_allows_concurrent_runs_when_the_job_says_so():
     job = JobFactory(overlap_policy="allow")
     RunFactory(job=job, status=RunStatus.RUNNING)
