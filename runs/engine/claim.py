@@ -73,23 +73,18 @@ FINISH_FIELDS = (
     "log_bytes",
 )
 _CLAIM_FIELDS = (*FINISH_FIELDS, "trigger_type", "created_at")
-_CLAIM_ORDER = "ORDER BY r.priority DESC, r.available_at, r.created_at"
+_CLAIM_COLUMNS = ", ".join(f"r.{name}" for name in _CLAIM_FIELDS)
+_DUE = "r.status = 'pending' AND r.available_at <= %s"
 _CLAIM_SQL = f"""
-SELECT {", ".join(f"r.{name}" for name in _CLAIM_FIELDS)}
-FROM runs_run r
-WHERE r.status = 'pending' AND r.available_at <= %s AND {MAY_START_SQL}
-{_CLAIM_ORDER}
-LIMIT %s
+SELECT {_CLAIM_COLUMNS} FROM runs_run r
+WHERE {_DUE} AND {MAY_START_SQL} {claim_pg.CLAIM_ORDER} LIMIT %s
 """  # noqa: S608 (constants only: the field names and MAY_START_SQL)
 # the same among the first `look` due runs only (a look-ahead that may give up: behind a
 # backlog of one busy job, the full claim reads every run of that backlog)
 _CLAIM_LOOK_SQL = f"""
-SELECT {", ".join(f"r.{name}" for name in _CLAIM_FIELDS)}
-FROM (SELECT * FROM runs_run r WHERE r.status = 'pending' AND r.available_at <= %s
-      {_CLAIM_ORDER} LIMIT %s) r
-WHERE {MAY_START_SQL}
-{_CLAIM_ORDER}
-LIMIT %s
+SELECT {_CLAIM_COLUMNS} FROM (
+    SELECT * FROM runs_run r WHERE {_DUE} {claim_pg.CLAIM_ORDER} LIMIT %s) r
+WHERE {MAY_START_SQL} {claim_pg.CLAIM_ORDER} LIMIT %s
 """  # noqa: S608 (constants only)
 claim_pg.statement(claim_pg.CLAIM, claim_pg.claim_sql(_CLAIM_FIELDS))
 _START_SQL = (

@@ -30,6 +30,8 @@ from runs.spec import DEFAULT_TIMEOUT
 LOCK_CLASS = 0x7466  # advisory lock key space of the claim: (LOCK_CLASS, hash of the job id)
 NO_BUDGET = 2**31 - 1
 RUNNING, ALLOW = RunStatus.RUNNING.value, OverlapPolicy.ALLOW.value
+# the claim's order (priority, then due time, then age), which run_claim_idx holds whole
+CLAIM_ORDER = "ORDER BY r.priority DESC, r.available_at, r.created_at"
 
 # the run's timeout as run_timeout() reads the spec: the default when absent, 0 when unreadable
 _TIMEOUT_SQL = f"""CASE
@@ -52,7 +54,7 @@ WITH candidate AS (
     SELECT r.id, r.job_id, {_TIMEOUT_SQL} AS timeout
     FROM runs_run r
     WHERE r.status = 'pending' AND r.available_at <= $1 AND {MAY_START_SQL}
-    ORDER BY r.priority DESC, r.available_at, r.created_at
+    {CLAIM_ORDER}
     LIMIT 1
     FOR UPDATE OF r SKIP LOCKED
 ), claimed AS (

@@ -63,11 +63,10 @@ async def test_a_queued_run_nudges_the_dashboards_only(redis_layer):
     live.notify_run_changed(run_id, kind="log")
 
     # nobody can follow a run before the commit that queued it: the followers hear "log" only
-    kinds = []
-    while run_id not in [k for k, _ in kinds]:
-        runs = (await asyncio.wait_for(layer.receive(runs_channel), 30))["runs"]
-        kinds.extend(runs.items())
-    assert dict(kinds)[run_id] == "log"
+    followed: dict[str, str] = {}
+    while run_id not in followed:
+        followed.update((await asyncio.wait_for(layer.receive(runs_channel), 30))["runs"])
+    assert followed[run_id] == "log"
     # the dashboards' nudges are paced: a held one is merged with what comes after it, so
     # the queued run is never lost behind it
     heard: dict[str, str] = {}

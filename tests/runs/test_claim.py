@@ -109,7 +109,6 @@ def test_a_next_run_over_budget_never_undoes_the_finish_that_claimed_it():
 def test_the_claim_reads_pending_runs_in_the_claim_index_order_without_a_sort():
     """SQLite's plan of the claim: the claim index in order, no temporary b-tree for the ORDER
     BY (which would sort every pending run on each claim). PostgreSQL: test_claim_postgres."""
-
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN {_CLAIM_SQL}", [timezone.now().isoformat(), 1])
         plan = [row[-1] for row in cursor.fetchall()]

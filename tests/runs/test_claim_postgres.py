@@ -178,7 +178,6 @@ def test_the_claim_reads_pending_runs_in_order_and_stops_at_the_first():
         finally:
             cursor.execute("RESET plan_cache_mode")
     nodes = list(_plan_nodes(plan["Plan"]))
-
     assert not [node for node in nodes if "Sort" in node["Node Type"]]
     (scan,) = [node for node in nodes if node.get("Index Name") == "run_claim_idx"]
     assert scan["Actual Rows"] == 1
