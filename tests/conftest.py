@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -9,6 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import token_pair_for
 from jobs.services import job_next_run
+from runs.engine.process import PR_SET_CHILD_SUBREAPER
 from runs.models import RunStatus
 from taskflow_site.lib.jobuser import isolation
 from tests.factories import AdminFactory, JobFactory, RunFactory, ScheduleFactory, UserFactory
@@ -39,6 +42,26 @@ def _fresh_throttles():
 
     cache.clear()
     yield
+
+
+def _set_subreaper(on: bool) -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
+
+
+@pytest.fixture
+def subreaper():
+    """This test process adopts the runs' orphans, as a drain worker does."""
+    _set_subreaper(True)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _no_subreaper_after():
+    """A drain makes its process the runs' subreaper for good (runs.engine.drain): in this test
+    process that would outlive the test, and later tests' orphans would come back here, to stay
+    as zombies nobody collects."""
+    yield
+    _set_subreaper(False)
 
 
 @pytest.fixture

@@ -34,6 +34,10 @@ EARLY_READS = (0.005, 0.03)
 LIMIT_READ_SECONDS = 0.25
 CPU_WINDOW_SECONDS = 0.2
 MIB = 1024 * 1024
+# after a kill, the run's orphans (ours to collect, as their subreaper) get this long in all to
+# finish exiting before the run ends; one still exiting after that is collected after a later
+# run (the drain's reap_zombies)
+ORPHANS_EXIT_SECONDS = 5.0
 
 
 class Monitor:
@@ -140,6 +144,7 @@ class Usage:
         self.inherited = 0  # the worker's peak resident memory at the spawn
         self.spawned = self.exited = 0.0  # time.monotonic()
         self.kernel: tuple[float, int | None] | None = None  # the cgroup's (cpu.stat, peak)
+        self.killed = False  # what the run left behind was killed: its orphans are exiting
 
     @contextlib.contextmanager
     def spawning(self) -> Iterator[None]:
@@ -183,18 +188,21 @@ class Usage:
 
     def leftovers(self) -> None:
         """Before what the run left behind is killed: read it (what it used so far counts)."""
+        self.killed = True
         if self.monitor is not None:
             self.monitor.sampler.read()
 
     def kill(self) -> None:
+        self.killed = True
         if self.cgroup is not None:
             self.cgroup.kill()
 
     def finish(self) -> None:
-        """After the kill: the last orphans reaped and counted, the cgroup read and removed."""
+        """After the kill: the last orphans reaped and counted (none left a zombie of ours),
+        the cgroup read and removed."""
         if self.account is None:
             return
-        self.account.reap_orphans()
+        self.account.reap_orphans(within=ORPHANS_EXIT_SECONDS if self.killed else 0.0)
         if self.cgroup is not None:
             self.cgroup.kill()
             self.kernel = self.cgroup.cpu_seconds(), self.cgroup.memory_peak()

@@ -17,6 +17,7 @@ is a figure of the child's only when it is larger than the worker's peak at the 
 from __future__ import annotations
 
 import os
+import select
 import time
 from dataclasses import dataclass
 
@@ -69,10 +70,15 @@ class Account:
         had before the run (a drain runs one run at a time)."""
         return [pid for pid in own_children() if pid != self.root and pid not in self.foreign]
 
-    def reap_orphans(self, *, wait: bool = False) -> None:
-        """Collect (and count) every orphan that has exited; with `wait`, every one."""
+    def reap_orphans(self, *, within: float = 0.0) -> None:
+        """Collect (and count) every orphan that has exited; with `within`, first wait up to
+        that long in all for the others to exit (after a kill: they are on their way out, and
+        a large one takes a while to give its memory back)."""
+        deadline = time.monotonic() + within
         for pid in self.orphans():
-            self.reap(pid, wait=wait)
+            if within:
+                wait_exit(pid, deadline - time.monotonic())
+            self.reap(pid)
 
     def reap(self, pid: int, *, wait: bool = False) -> None:
         try:
@@ -81,6 +87,18 @@ class Account:
             return
         if reaped:
             self.add(rusage)
+
+
+def wait_exit(pid: int, timeout: float) -> None:
+    """Until the process `pid` has exited (its pidfd turns readable), at most `timeout`."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:  # gone already, or no pidfd on this kernel (then reaped if it has exited)
+        return
+    try:
+        select.select([pidfd], [], [], max(timeout, 0.0))
+    finally:
+        os.close(pidfd)
 
 
 def _stat(pid: int) -> tuple[bool, float, int] | None:

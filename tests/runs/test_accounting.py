@@ -4,12 +4,10 @@ worker, a first sample soon after the start. Real bash through the real executor
 
 from __future__ import annotations
 
-import ctypes
 import sys
 
 import pytest
 
-from runs.engine.process import PR_SET_CHILD_SUBREAPER
 from runs.models import RunStatus
 from tests.runs.helpers import run_script
 
@@ -23,15 +21,6 @@ BURN = (
     f"{sys.executable} -S -c 'import time\nstart = time.process_time()\n"
     "while time.process_time() < start + {seconds}: pass'"
 )
-
-
-@pytest.fixture
-def subreaper():
-    """This test process adopts the runs' orphans, as a drain worker does."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    yield
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
 @pytest.mark.parametrize("script", ["true", "sleep 0.01"])

@@ -5,7 +5,6 @@ is killed."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 import pytest
@@ -15,15 +14,6 @@ from runs.models import RunStatus
 from tests.runs.helpers import leftovers, lines, run_script
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def subreaper():
-    """This test process adopts the runs' orphans, as a drain worker does."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(process.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    yield
-    libc.prctl(process.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
 @pytest.fixture
