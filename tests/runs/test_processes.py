@@ -94,7 +94,7 @@ def test_a_killed_escapee_still_exiting_is_collected_before_the_run_ends(subreap
     # meanwhile it has no environment to read; it is ours to collect before the run ends
     children = _children()
     script = (
-        "setsid python3 -c 'x = bytes(range(256)) * (4 * 2**20); print(\"up\", flush=True);"
+        'setsid python3 -c \'x = bytes(range(256)) * (4 * 2**20); print("up", flush=True);'
         " import time; time.sleep(600)' & wait"
     )
     run, _ = run_enqueue_task(spec=RunSpec(kind="shell", script=script))
