@@ -69,7 +69,8 @@ def _wait_for_a_drain(stop: threading.Event) -> None:
 
 def _interrupt_late_drains(stopped: threading.Event) -> None:
     """While django-q2 stops, its workers finish their tasks: a drain that started late would
-    linger there for its whole idle time, and the stop (a reload's handover) with it."""
+    linger there for its whole idle time, and the stop (a reload's handover) with it. A worker
+    whose drain has returned gets these signals too, and ignores them (runs.tasks.run_drain)."""
     try:
         while not stopped.wait(0.5):
             with contextlib.suppress(DatabaseError):
