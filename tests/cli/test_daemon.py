@@ -58,7 +58,7 @@ def test_it_starts_reports_restarts_and_stops_a_daemon(tmp_path):
         # the old cluster hands over: its drains return at their next wake-up, then django-q2
         # stops its pusher, workers and monitor in turn (seconds idle; a bound for loaded CI)
         _, alive = psutil.wait_procs(old_children, timeout=120)
-        assert alive == []
+        assert alive == [], (data / "logs" / "taskflow.log").read_text()[-4000:]
 
         new_tree = [psutil.Process(new_pid), *psutil.Process(new_pid).children(recursive=True)]
         stopped = taskflow(env, "stop")
