@@ -10,6 +10,7 @@ the same guarantee with several workers.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import uuid
@@ -199,16 +200,21 @@ def _claim_candidates(now, limit: int, *, look: int | None = None) -> Iterator[R
     return _runs_from_rows(rows)
 
 
-def _runs_from_rows(rows) -> Iterator[Run]:
-    """Run objects (only _CLAIM_FIELDS loaded) from rows of those fields in that order."""
-    # from_db wants the values in the model's field order
+@functools.cache
+def _claim_row_layout() -> tuple[list[str], list[tuple[models.Field, int]]]:
+    """from_db wants the values in the model's field order: those names, and for each its
+    field and its position in a claim row."""
     order = [f.attname for f in Run._meta.concrete_fields if f.attname in _CLAIM_FIELDS]
     position = [_CLAIM_FIELDS.index(name) for name in order]
-    fields = [Run._meta.get_field(_CLAIM_FIELDS[index]) for index in position]
+    return order, [(Run._meta.get_field(_CLAIM_FIELDS[index]), index) for index in position]
+
+
+def _runs_from_rows(rows) -> Iterator[Run]:
+    """Run objects (only _CLAIM_FIELDS loaded) from rows of those fields in that order."""
+    order, fields = _claim_row_layout()
+    alias = connection.alias
     for row in rows:
-        pairs = zip(fields, position, strict=True)
-        values = [_from_db(field, row[index]) for field, index in pairs]
-        yield Run.from_db(connection.alias, order, values)
+        yield Run.from_db(alias, order, [_from_db(field, row[index]) for field, index in fields])
 
 
 def _from_db(field, value):

@@ -47,9 +47,9 @@ class Monitor:
         self.limits = limits
         self.cgroup = cgroup
         self.read_every = min(every, LIMIT_READ_SECONDS) if limits else every
-        # right after the spawn
-        self.last = self.stored_from = self.cpu_from = sampler.read(exact=True)
-        self.peak_rss = self.last.rss if self.last else 0
+        # the first look is EARLY_READS[0] after the spawn
+        self.last = self.stored_from = self.cpu_from = sampler.spawned()
+        self.peak_rss = self.last.rss
         self.samples: list[tuple[float, int]] = []  # (cpu %, rss) of each stored sample
         start = time.monotonic()
         self.next_store = start + FIRST_SAMPLE_SECONDS

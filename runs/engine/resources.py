@@ -17,6 +17,7 @@ is a figure of the child's only when it is larger than the worker's peak at the 
 from __future__ import annotations
 
 import os
+import resource
 import select
 import time
 from dataclasses import dataclass
@@ -38,15 +39,10 @@ class Reading:
 
 
 def own_peak_rss() -> int:
-    """This process's high-water resident memory (VmHWM), bytes."""
-    try:
-        with open("/proc/self/status", "rb") as handle:
-            for line in handle:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return TOTAL_MEMORY  # unknown: no child figure counts as its own
+    """This process's high-water resident memory, bytes: the kernel's ru_maxrss, at least
+    its VmHWM (one system call; reading /proc/self/status costs ~0.1 ms on some kernels, at
+    every spawn)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 class Account:
@@ -70,23 +66,29 @@ class Account:
         had before the run (a drain runs one run at a time)."""
         return [pid for pid in own_children() if pid != self.root and pid not in self.foreign]
 
-    def reap_orphans(self, *, within: float = 0.0) -> None:
+    def reap_orphans(self, *, within: float = 0.0) -> list[int]:
         """Collect (and count) every orphan that has exited; with `within`, first wait up to
         that long in all for the others to exit (after a kill: they are on their way out, and
-        a large one takes a while to give its memory back)."""
+        a large one takes a while to give its memory back). Returns the orphans still alive."""
         deadline = time.monotonic() + within
+        alive = []
         for pid in self.orphans():
             if within:
                 wait_exit(pid, deadline - time.monotonic())
-            self.reap(pid)
+            if not self.reap(pid):
+                alive.append(pid)
+        return alive
 
-    def reap(self, pid: int, *, wait: bool = False) -> None:
+    def reap(self, pid: int, *, wait: bool = False) -> bool:
+        """Collect (and count) `pid` if it has exited (with `wait`, once it has); False while
+        it runs."""
         try:
             reaped, _, rusage = os.wait4(pid, 0 if wait else os.WNOHANG)
         except ChildProcessError:
-            return
+            return True  # not (or no longer) ours to collect
         if reaped:
             self.add(rusage)
+        return bool(reaped)
 
 
 def wait_exit(pid: int, timeout: float) -> None:
@@ -135,24 +137,30 @@ class TreeSampler:
         self.cgroup = cgroup
         self.last: Reading | None = None
 
-    def _pids(self) -> list[int]:
+    def _pids(self, orphans: list[int]) -> list[int]:
         if self.cgroup is not None:
             return self.cgroup.pids()
         seen: list[int] = []
-        todo = [self.account.root, *self.account.orphans()]
+        todo = [self.account.root, *orphans]
         while todo:
             pid = todo.pop()
             seen.append(pid)
             todo.extend(own_children(pid))
         return seen
 
+    def spawned(self) -> Reading:
+        """The run at its spawn, not read: it has used no CPU yet. Reading /proc right after
+        the spawn cost ~0.6 ms on a 2-core machine, a third of a tiny run's whole cost; a run
+        over before the first look has no memory figure (its CPU time is the kernel's)."""
+        return Reading(time.monotonic(), self.account.cpu_seconds, 0, 1)
+
     def read(self, *, exact: bool = False) -> Reading | None:
         """The tree now (orphans that exited are reaped first); None when nothing of it is
         alive. `exact` counts memory page by page (dearer: for a run's first looks)."""
-        self.account.reap_orphans()
+        alive = self.account.reap_orphans()
         cpu = self.account.cpu_seconds
         rss = processes = 0
-        for pid in self._pids():
+        for pid in self._pids(alive):
             stat = _stat(pid)
             if stat is None:
                 continue

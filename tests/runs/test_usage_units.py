@@ -28,6 +28,9 @@ class ScriptedTree:
         self.at = 0.0
         self.last = None
 
+    def spawned(self):
+        return self.read()  # the first step: the start
+
     def read(self, exact=False):
         if not self.steps:
             return Reading(self.at, self.cpu, MIB, 1)
