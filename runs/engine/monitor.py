@@ -2,8 +2,9 @@
 stored, and stops a run over one of its job's limits (docs/architecture.md, record 5).
 
 The first sample is taken FIRST_SAMPLE_SECONDS after the start, so a short run has one; then
-one every METRICS_INTERVAL. The tree is also read at the spawn and a few ms after it, so a run
-shorter than that still has a figure of its own memory (and gets one sample from its totals).
+one every METRICS_INTERVAL. The tree is also read a few ms after the spawn (EARLY_READS), so
+a run shorter than that still has a figure of its own memory (and gets one sample from its
+totals); a run over before the first of those has none (its CPU time is the kernel's).
 A run with limits is read every LIMIT_READ_SECONDS in between. A limit is broken when the
 tree's resident memory is over max_memory_mb, when it has more than max_processes processes,
 or when its CPU % stays over max_cpu_percent for max_cpu_sustain_seconds; where the run has a
