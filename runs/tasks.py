@@ -3,6 +3,7 @@ record 1)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 
 from runs.engine.drain import HANDOVER_SIGNAL, Drain
@@ -22,8 +23,9 @@ def run_drain(linger: float | None = None) -> int:
     try:
         return Drain(linger=linger).run()
     finally:
-        for signum in (signal.SIGTERM, HANDOVER_SIGNAL):
-            signal.signal(signum, _drain_ended)
+        with contextlib.suppress(ValueError):  # not the main thread: no signal handling
+            for signum in (signal.SIGTERM, HANDOVER_SIGNAL):
+                signal.signal(signum, _drain_ended)
 
 
 def _drain_ended(signum, frame) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import pytest
 
@@ -35,3 +36,14 @@ def test_a_stop_signal_after_the_drain_returned_leaves_the_worker_alive(signal_h
         # caught, by a Python handler: not the default, nor ignored (which a run would inherit)
         assert callable(handler), signal.Signals(signum).name
         os.kill(os.getpid(), signum)  # the handler runs before the next line: still here
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_outside_the_main_thread_returns_without_touching_signals(signal_handlers):
+    before = signal.getsignal(signal.SIGTERM)
+    returned = []
+    thread = threading.Thread(target=lambda: returned.append(run_drain(linger=0)))
+    thread.start()
+    thread.join()
+    assert returned == [0]
+    assert signal.getsignal(signal.SIGTERM) is before
