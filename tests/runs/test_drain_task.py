@@ -9,6 +9,7 @@ import signal
 import threading
 
 import pytest
+from django.db import connection
 
 from runs.engine.drain import HANDOVER_SIGNAL
 from runs.tasks import run_drain
@@ -42,7 +43,14 @@ def test_a_stop_signal_after_the_drain_returned_leaves_the_worker_alive(signal_h
 def test_a_drain_outside_the_main_thread_returns_without_touching_signals(signal_handlers):
     before = signal.getsignal(signal.SIGTERM)
     returned = []
-    thread = threading.Thread(target=lambda: returned.append(run_drain(linger=0)))
+
+    def drain():
+        try:
+            returned.append(run_drain(linger=0))
+        finally:
+            connection.close()  # this thread's own
+
+    thread = threading.Thread(target=drain)
     thread.start()
     thread.join()
     assert returned == [0]
