@@ -22,6 +22,26 @@ def _children() -> set[int]:
     return {child.pid for child in psutil.Process().children()}
 
 
+def _cancel_once_up(run) -> threading.Thread:
+    """From another thread: cancel the run (twice: a cancel is idempotent) once it has
+    printed "up" (its first line after the system line of its start); join() it after."""
+
+    def cancel():
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            current = Run.objects.get(pk=run.pk)
+            if current.status == RunStatus.RUNNING and current.log_lines >= 2:
+                time.sleep(0.3)
+                run_cancel(run=current)
+                run_cancel(run=current)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=cancel)
+    thread.start()
+    return thread
+
+
 @pytest.mark.django_db
 def test_it_kills_a_background_leftover_and_ends_promptly():  # C1
     children = _children()
@@ -63,20 +83,7 @@ def test_it_cancels_a_tree_with_an_escaped_process(subreaper):  # C2
         "python3 -c 'import time; time.sleep(600)' & sleep 600 & setsid sleep 600 & echo up; wait"
     )
     run, _ = run_enqueue_task(spec=RunSpec(kind="shell", script=script))
-
-    def cancel_when_up():
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            current = Run.objects.get(pk=run.pk)
-            if current.status == RunStatus.RUNNING and current.log_lines >= 2:
-                time.sleep(0.3)
-                run_cancel(run=current)
-                run_cancel(run=current)  # idempotent
-                return
-            time.sleep(0.05)
-
-    canceller = threading.Thread(target=cancel_when_up)
-    canceller.start()
+    canceller = _cancel_once_up(run)
     started = time.monotonic()
     done = execute(run)
     canceller.join()
@@ -98,14 +105,7 @@ def test_a_killed_escapee_still_exiting_is_collected_before_the_run_ends(subreap
         " import time; time.sleep(600)' & wait"
     )
     run, _ = run_enqueue_task(spec=RunSpec(kind="shell", script=script))
-
-    def cancel_when_up():
-        while not Run.objects.filter(pk=run.pk, log_lines__gte=1).exists():
-            time.sleep(0.05)
-        run_cancel(run=Run.objects.get(pk=run.pk))
-
-    canceller = threading.Thread(target=cancel_when_up)
-    canceller.start()
+    canceller = _cancel_once_up(run)
     done = execute(run)
     canceller.join()
     assert done.status == RunStatus.CANCELLED
